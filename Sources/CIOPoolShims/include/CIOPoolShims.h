@@ -1,0 +1,20 @@
+#ifndef CIOPOOL_SHIMS_H
+#define CIOPOOL_SHIMS_H
+
+// Glibc's Swift module does not export these headers; including them here does.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+/// The IOThread (an unretained pointer) whose loop runs on the calling OS thread, or NULL.
+/// A C `_Thread_local` so that `IOThread.current` is one TLS load, with no Swift TLS machinery.
+void *_Nullable ciopool_current_thread_get(void);
+void ciopool_current_thread_set(void *_Nullable thread);
+
+/// CPUs this process may run on: sched_getaffinity's mask (cpusets, taskset).
+/// Returns 0 if the mask cannot be read.
+int ciopool_affinity_cpu_count(void);
+
+/// pthread_setname_np needs _GNU_SOURCE, which the Glibc module is not built with.
+int ciopool_set_thread_name(const char *_Nonnull name);
+
+#endif

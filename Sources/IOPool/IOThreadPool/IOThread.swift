@@ -1,0 +1,337 @@
+import CIOPoolShims
+import DequeModule
+import Glibc
+import Synchronization
+
+/// One thread of an ``IOThreadPool``: a single-threaded event loop with its own epoll reactor and
+/// timers, usable as a Swift `TaskExecutor` (tasks prefer it) and `SerialExecutor` (actors pin to it).
+///
+/// ```swift
+/// let thread = pool.next()
+/// let task = try thread.spawn {
+///     IOThread.current === thread  // true, before and after every await
+/// }
+/// ```
+///
+/// Pin an actor to a thread by returning the thread's serial executor:
+///
+/// ```swift
+/// actor ConnectionTable {
+///     let thread: IOThread
+///     init(thread: IOThread) { self.thread = thread }
+///     nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+/// }
+/// ```
+///
+/// ## The loop (design)
+///
+/// Queues:
+/// - `local`: a `Deque` touched only by this OS thread, no atomics. Jobs enqueued from this thread
+///   (a child task, a continuation resumed by this reactor) go here.
+/// - `remote`: a mutex-guarded MPSC queue for every other thread. A producer writes the eventfd only
+///   if the loop announced it is about to sleep (`sleeping`), and clears that flag as it does, so
+///   there is one eventfd write per sleep, not per job (NIO's `_pendingTaskPop`).
+///
+/// One tick: run up to ``eventInterval`` local jobs; move the remote queue into `local`; poll the
+/// reactor (blocking only when there is nothing to run, with the next timer as timeout); fire due
+/// timers. So epoll is polled at least every 61 jobs even when jobs keep coming (fairness).
+///
+/// Two kinds of Swift jobs arrive: task jobs (from tasks that prefer this thread) run with
+/// `runSynchronously(on: taskExecutor)`, i.e. generic isolation, so a nonisolated async call needs no
+/// executor switch; actor jobs arrive through the separate serial-executor facet (``asUnownedSerialExecutor()``)
+/// and run isolated to it. Running task jobs "isolated" to a serial executor would make every
+/// nonisolated call a needless re-enqueue.
+///
+/// ## Shutdown (design)
+///
+/// 1. The pool asks the loop to stop (`requestStop`) once its tasks are done (or cancelled).
+/// 2. The loop marks `remote.stopped` under the lock; from then on producers forward jobs instead
+///    of queueing them (below).
+/// 3. It runs every job already queued, fails every pending I/O waiter and timer with an `IOError`
+///    (`ECANCELED`, "the IOThread ... has shut down"), runs the jobs that produced, and exits.
+/// 4. It closes its epoll and eventfd, runs `beforeStop`, and resumes the pool's join waiters.
+///
+/// No job is lost: a job enqueued after step 2 (a late continuation of a task that did not belong
+/// to the pool, an actor pinned here) runs on a thread of ``IOThreadPool/default``, always the same
+/// one for this thread so actor jobs stay serial.
+public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
+    // Thread-safety of this class: `index`, `name`, `reactor` (its wake()), `remote`, `counters`,
+    // `exitWaiters` and `accounting` are safe from any thread (immutable, or guarded by a Mutex, or
+    // atomics). `local`, `timers`, `isLoopRunning` and the reactor's other methods are touched only on
+    // this loop's OS thread (checked by `isCurrent`).
+
+    /// Jobs run between two polls of the reactor, even when jobs keep coming. From Go's scheduler
+    /// and tokio (`event_interval = 61`).
+    public static let eventInterval = 61
+
+    /// The 0-based position of this thread in its pool's ``IOThreadPool/threads``.
+    public let index: Int
+    /// The OS thread's name: the pool's prefix and the 1-based index, e.g. `iopool-1`.
+    public let name: String
+
+    let reactor: Reactor
+    let accounting: TaskAccounting
+    let counters = IOThreadCounters()
+
+    enum LoopJob {
+        case task(UnownedJob)
+        case isolated(UnownedJob)
+        case closure(@Sendable () -> Void)
+    }
+
+    private struct Remote {
+        var jobs: [LoopJob] = []
+        var sleeping = false
+        var stopRequested = false
+        var stopped = false
+    }
+
+    private let remote = Mutex(Remote())
+    private var local = Deque<LoopJob>()
+    private var timers = LoopTimers()
+    private let exitWaiters = Mutex<(exited: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private var thread: PThread?
+    private var selfPointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
+    private lazy var isolation = IOThreadIsolation(thread: self)
+
+    init(index: Int, name: String, accounting: TaskAccounting) throws(IOError) {
+        self.index = index
+        self.name = name
+        self.accounting = accounting
+        self.reactor = try Reactor()
+        _ = isolation  // created here, before any other thread can race to create it
+    }
+
+    /// The IOThread whose loop runs on the calling OS thread, or `nil` off-pool. One TLS load.
+    public static var current: IOThread? {
+        guard let pointer = ciopool_current_thread_get() else { return nil }
+        return Unmanaged<IOThread>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// Whether the caller runs on this thread's loop.
+    @inline(__always)
+    public var isCurrent: Bool { ciopool_current_thread_get() == selfPointer }
+
+    // MARK: Executor conformances
+
+    /// Enqueues a task job (a task that prefers this thread). Called by the Swift runtime.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        enqueue(.task(UnownedJob(job)))
+    }
+
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
+    /// The serial executor that actors use to pin themselves to this thread.
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: isolation)
+    }
+
+    /// Traps unless called on this thread's loop; makes `assumeIsolated` work for pinned actors.
+    public func checkIsolated() {
+        precondition(isCurrent, "expected to run on \(name), but running on \(IOThread.current?.name ?? "a thread outside any IOThreadPool")")
+    }
+
+    public func isSameExclusiveExecutionContext(other: IOThread) -> Bool { self === other }
+
+    // MARK: Enqueueing
+
+    /// Runs `body` on this loop, after the jobs already queued. Any thread.
+    func execute(_ body: @escaping @Sendable () -> Void) {
+        enqueue(.closure(body))
+    }
+
+    func enqueue(_ job: LoopJob) {
+        if isCurrent {
+            local.append(job)
+            counters.localEnqueues.bump()
+            return
+        }
+        enum Action { case none, wake, forward }
+        let action: Action = remote.withLock { state in
+            if state.stopped { return .forward }
+            state.jobs.append(job)
+            if state.sleeping {
+                state.sleeping = false
+                return .wake
+            }
+            return .none
+        }
+        switch action {
+        case .none:
+            counters.remoteEnqueues.add(1)
+        case .wake:
+            counters.remoteEnqueues.add(1)
+            counters.eventfdWakeups.add(1)
+            reactor.wake()
+        case .forward:
+            forwardAfterStop(job)
+        }
+    }
+
+    /// A job that reaches a stopped thread runs on the default pool (see "Shutdown" above).
+    private func forwardAfterStop(_ job: LoopJob) {
+        let fallback = IOThreadPool.default.threads
+        let target = fallback[index % fallback.count]
+        precondition(target !== self, "a thread of the default IOThreadPool stopped; it never should")
+        target.enqueue(job)
+    }
+
+    // MARK: The loop
+
+    /// Starts the OS thread and returns once its loop runs (or the thread failed to start).
+    func start(stackSize: Int?, afterStart: (@Sendable (Int) -> Void)?, beforeStop: (@Sendable (Int) -> Void)?) throws(IOPoolError) {
+        let running = Latch<Bool>()
+        do {
+            thread = try PThread.start(name: name, stackSize: stackSize) { [self] in
+                ciopool_current_thread_set(selfPointer)
+                afterStart?(index)
+                running.open(with: true)
+                runLoop()
+                ciopool_current_thread_set(nil)
+                reactor.closeDescriptors()
+                beforeStop?(index)
+                let waiters = exitWaiters.withLock { state in
+                    state.exited = true
+                    defer { state.waiters = [] }
+                    return state.waiters
+                }
+                for waiter in waiters { waiter.resume() }
+            }
+        } catch {
+            throw .threadStartFailed(name: name, errno: error)
+        }
+        _ = running.wait()
+    }
+
+    /// Asks the loop to finish its queued jobs and exit. Any thread; idempotent.
+    func requestStop() {
+        let wake = remote.withLock { state in
+            state.stopRequested = true
+            defer { state.sleeping = false }
+            return state.sleeping
+        }
+        if wake { reactor.wake() }
+    }
+
+    /// Waits until the OS thread has left its loop, then joins it.
+    func waitUntilExited() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = exitWaiters.withLock { state in
+                if state.exited { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+        joinThread()
+    }
+
+    func joinThread() {
+        thread?.join()
+    }
+
+    @inline(__always)
+    private func run(_ job: LoopJob) {
+        switch job {
+        case .task(let job):
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        case .isolated(let job):
+            job.runSynchronously(on: asUnownedSerialExecutor())
+        case .closure(let body):
+            body()
+        }
+    }
+
+    /// Runs up to `limit` local jobs; returns how many ran.
+    private func runLocalJobs(limit: Int) -> Int {
+        var ran = 0
+        while ran < limit, let job = local.popFirst() {
+            run(job)
+            ran += 1
+        }
+        return ran
+    }
+
+    // Named for profilers: the time the loop spends here is time it waited for I/O or timers.
+    @inline(never)
+    private func waitForWork(timeout: CInt) {
+        counters.epollWaits.bump()
+        let result = reactor.poll(timeout: timeout)
+        counters.events.bump(UInt64(result.events))
+    }
+
+    private func runLoop() {
+        var stopping = false
+        while true {
+            let ran = runLocalJobs(limit: IOThread.eventInterval)
+            counters.jobsRun.bump(UInt64(ran))
+
+            let now = monotonicNanoseconds()
+            timers.fireDue(now: now)
+
+            let mayBlock = local.isEmpty
+            let (block, stopNow) = remote.withLock { state -> (Bool, Bool) in
+                state.sleeping = false
+                if !state.jobs.isEmpty {
+                    local.append(contentsOf: state.jobs)
+                    state.jobs.removeAll(keepingCapacity: true)
+                }
+                if state.stopRequested && !stopping {
+                    stopping = true
+                    state.stopped = true  // producers forward from now on
+                }
+                if mayBlock && local.isEmpty && !stopping {
+                    state.sleeping = true
+                    return (true, false)
+                }
+                return (false, stopping && local.isEmpty)
+            }
+            if stopNow { break }
+            let timeout = block ? timers.timeoutMilliseconds(now: now) : 0
+            waitForWork(timeout: timeout)
+        }
+        // Fail whatever still waits on this loop; the resumed tasks' jobs run here before we exit.
+        reactor.failAll(IOError.loopStopped("I/O wait"))
+        timers.failAll(IOError.loopStopped("sleep"))
+        while !local.isEmpty {
+            let ran = runLocalJobs(limit: Int.max)
+            counters.jobsRun.bump(UInt64(ran))
+        }
+    }
+
+    // MARK: Internal timers
+
+    /// Suspends the calling task (which must run on this loop) until `deadline` (CLOCK_MONOTONIC ns).
+    func sleep(untilNanoseconds deadline: UInt64) async throws {
+        precondition(isCurrent, "IOThread.sleep must be called on the thread itself")
+        try Task.checkCancellation()
+        let id = timers.makeID()
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                timers.add(id: id, deadline: deadline, continuation)
+            }
+        } onCancel: {
+            // Never touches the timers directly: the job it enqueues runs on this loop after the
+            // job that installed the sleep, and resumes it only if it is still pending.
+            self.execute { self.timers.cancel(id: id) }
+        }
+    }
+}
+
+/// The serial-executor facet of an ``IOThread``: actors pinned to the thread enqueue their jobs
+/// here, so the loop can run them isolated to the actor (task jobs run with generic isolation).
+final class IOThreadIsolation: SerialExecutor, @unchecked Sendable {  // immutable after init
+    unowned let thread: IOThread
+
+    init(thread: IOThread) { self.thread = thread }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        thread.enqueue(.isolated(UnownedJob(job)))
+    }
+
+    func checkIsolated() { thread.checkIsolated() }
+
+    func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
+}

@@ -1,0 +1,34 @@
+extension IOThreadPool {
+    /// How to build an ``IOThreadPool``.
+    public struct Configuration: Sendable {
+        /// Number of threads (event loops). Default: the CPUs this process may use (affinity mask,
+        /// capped by a cgroup v2 CPU quota). Must be at least 1.
+        public var threadCount: Int
+        /// Threads are named `threadNamePrefix` + 1-based index (e.g. `iopool-1`), truncated to the
+        /// 15 bytes Linux allows.
+        public var threadNamePrefix: String
+        /// Stack size of each thread in bytes; `nil` keeps the system default.
+        public var stackSize: Int?
+        /// Runs on each pool thread before its loop starts, given the thread's 0-based index.
+        public var afterStart: (@Sendable (Int) -> Void)?
+        /// Runs on each pool thread after its loop has stopped, given the thread's 0-based index.
+        public var beforeStop: (@Sendable (Int) -> Void)?
+
+        public init(
+            threadCount: Int = IOThreadPool.Configuration.defaultThreadCount,
+            threadNamePrefix: String = "iopool-",
+            stackSize: Int? = nil,
+            afterStart: (@Sendable (Int) -> Void)? = nil,
+            beforeStop: (@Sendable (Int) -> Void)? = nil
+        ) {
+            self.threadCount = threadCount
+            self.threadNamePrefix = threadNamePrefix
+            self.stackSize = stackSize
+            self.afterStart = afterStart
+            self.beforeStop = beforeStop
+        }
+
+        /// The CPUs this process may use: `sched_getaffinity`, capped by cgroup v2 `cpu.max`.
+        public static var defaultThreadCount: Int { ProcessorCount.available }
+    }
+}

@@ -1,0 +1,126 @@
+import CIOPoolShims
+import Glibc
+
+/// One suspended reader or writer: the task's continuation and an id, so that a late cancellation
+/// or close can tell whether the waiter it targets is still the one in the slot.
+struct Waiter {
+    let id: UInt64
+    let continuation: UnsafeContinuation<Void, any Error>
+}
+
+/// A file descriptor's registration with one IOThread's reactor: edge-triggered readiness and at
+/// most one waiting reader and one waiting writer.
+///
+/// Thread-safety: every stored property is read and written only on the owning IOThread's OS thread
+/// (`loop`). Other threads reach a registration only by enqueueing a job on that loop, which is
+/// why this class may be `@unchecked Sendable`.
+///
+/// Readiness (`readReady`/`writeReady`) means "an edge may have arrived since someone last saw
+/// EAGAIN". The loop sets it on every event; an operation on the loop thread clears it when the
+/// kernel says "would block" or returns a short read (tokio does the same: with epoll a short read
+/// proves the socket buffer was drained). A cleared flag lets the next operation suspend without a
+/// syscall that would only return EAGAIN.
+final class Registration: @unchecked Sendable {
+    let fd: CInt
+    let id: UInt32
+    unowned let loop: IOThread
+
+    var readReady = true
+    var writeReady = true
+    var reader: Waiter?
+    var writer: Waiter?
+    /// False once deregistered: late wake-ups and waits see it.
+    var isActive = true
+
+    init(fd: CInt, id: UInt32, loop: IOThread) {
+        self.fd = fd
+        self.id = id
+        self.loop = loop
+    }
+
+    enum Interest: Sendable { case read, write }
+
+    func isReady(_ interest: Interest) -> Bool {
+        interest == .read ? readReady : writeReady
+    }
+
+    func setReady(_ interest: Interest, _ ready: Bool) {
+        if interest == .read { readReady = ready } else { writeReady = ready }
+    }
+
+    /// Called by the reactor for an epoll event on this registration.
+    func handle(events: UInt32) {
+        let readable = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
+        let writable = EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
+        if events & readable != 0 {
+            readReady = true
+            if let waiter = reader {
+                reader = nil
+                waiter.continuation.resume()
+            }
+        }
+        if events & writable != 0 {
+            writeReady = true
+            if let waiter = writer {
+                writer = nil
+                waiter.continuation.resume()
+            }
+        }
+    }
+
+    /// Suspends the calling task until the fd may be ready for `interest`, or throws
+    /// `CancellationError` (task cancelled), or the error given to `fail(_:)` (close, shutdown).
+    ///
+    /// Must be called on `loop`'s thread. If readiness arrived since it was last cleared, it is
+    /// consumed and the call returns at once, so the caller retries its syscall.
+    ///
+    /// Cancellation safety: the cancellation handler never touches the slot itself; it enqueues a
+    /// job on the loop, which runs after this job has installed the waiter, and which resumes the
+    /// waiter only if its id still matches. Every path resumes the continuation exactly once.
+    func waitReady(_ interest: Interest, operation: StaticString) async throws {
+        if isReady(interest) {
+            setReady(interest, false)
+            return
+        }
+        guard isActive else { throw IOError.closed("\(operation)") }
+        let id = loop.reactor.makeWaiterID()
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                let waiter = Waiter(id: id, continuation: continuation)
+                switch interest {
+                case .read:
+                    precondition(reader == nil, "two tasks are reading from fd \(fd) at once; a socket supports one reader and one writer at a time")
+                    reader = waiter
+                case .write:
+                    precondition(writer == nil, "two tasks are writing to fd \(fd) at once; a socket supports one reader and one writer at a time")
+                    writer = waiter
+                }
+            }
+        } onCancel: {
+            self.loop.execute { self.cancelWaiter(id: id) }
+        }
+    }
+
+    private func cancelWaiter(id: UInt64) {
+        if let waiter = reader, waiter.id == id {
+            reader = nil
+            waiter.continuation.resume(throwing: CancellationError())
+        } else if let waiter = writer, waiter.id == id {
+            writer = nil
+            waiter.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Resumes both waiters with `error` and marks the registration inactive.
+    func fail(_ error: IOError) {
+        isActive = false
+        if let waiter = reader {
+            reader = nil
+            waiter.continuation.resume(throwing: error)
+        }
+        if let waiter = writer {
+            writer = nil
+            waiter.continuation.resume(throwing: error)
+        }
+    }
+}
