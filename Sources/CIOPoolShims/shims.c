@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include "CIOPoolShims.h"
 
 static _Thread_local void *ciopool_current_thread = 0;
@@ -16,3 +17,5 @@ int ciopool_affinity_cpu_count(void) {
 }
 
 int ciopool_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+int ciopool_accept4(int fd, int flags) { return accept4(fd, 0, 0, flags); }

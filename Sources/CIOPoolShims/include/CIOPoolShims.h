@@ -17,4 +17,7 @@ int ciopool_affinity_cpu_count(void);
 /// pthread_setname_np needs _GNU_SOURCE, which the Glibc module is not built with.
 int ciopool_set_thread_name(const char *_Nonnull name);
 
+/// accept4 is a GNU extension the Glibc module does not export.
+int ciopool_accept4(int fd, int flags);
+
 #endif

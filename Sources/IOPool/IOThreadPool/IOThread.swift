@@ -87,6 +87,9 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     }
 
     private let remote = Mutex(Remote())
+    /// Set (with `remote.stopped`) once the loop no longer accepts jobs; read by sockets, which
+    /// refuse to wait on a stopped loop.
+    private let stoppedFlag = Atomic<Bool>(false)
     private var local = Deque<LoopJob>()
     private var timers = LoopTimers()
     private let exitWaiters = Mutex<(exited: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
@@ -134,6 +137,9 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     }
 
     public func isSameExclusiveExecutionContext(other: IOThread) -> Bool { self === other }
+
+    /// Whether the loop has stopped (its pool shut down). Any thread.
+    public var isStopped: Bool { stoppedFlag.load(ordering: .acquiring) }
 
     // MARK: Enqueueing
 
@@ -281,6 +287,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
                 if state.stopRequested && !stopping {
                     stopping = true
                     state.stopped = true  // producers forward from now on
+                    stoppedFlag.store(true, ordering: .releasing)
                 }
                 if mayBlock && local.isEmpty && !stopping {
                     state.sleeping = true
@@ -302,6 +309,25 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     }
 
     // MARK: Internal timers
+
+    /// Suspends the calling task for `nanoseconds` on a loop's timers: the current IOThread's, or
+    /// (off-pool) the default pool's.
+    static func sleep(nanoseconds: UInt64) async throws {
+        if let thread = IOThread.current {
+            try await thread.sleep(untilNanoseconds: monotonicNanoseconds() &+ nanoseconds)
+        } else {
+            let thread = IOThreadPool.default.next()
+            try await withTaskExecutorPreference(thread) {
+                try await thread.sleepHopping(nanoseconds: nanoseconds)
+            }
+        }
+    }
+
+    @concurrent
+    private func sleepHopping(nanoseconds: UInt64) async throws {
+        // Runs with this thread as task executor preference, hence on this thread.
+        try await sleep(untilNanoseconds: monotonicNanoseconds() &+ nanoseconds)
+    }
 
     /// Suspends the calling task (which must run on this loop) until `deadline` (CLOCK_MONOTONIC ns).
     func sleep(untilNanoseconds deadline: UInt64) async throws {

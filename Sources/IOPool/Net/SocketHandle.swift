@@ -1,0 +1,215 @@
+import Glibc
+import Synchronization
+
+/// The outcome of one non-blocking attempt of a socket operation.
+enum IOAttempt<Value> {
+    /// Done; readiness stays as it is.
+    case complete(Value)
+    /// Done, and the kernel buffer is known to be drained (a short read): the next operation of this
+    /// direction may suspend without first trying a syscall that would return EAGAIN.
+    case drained(Value)
+    /// EAGAIN: wait for readiness and try again.
+    case wouldBlock
+}
+
+/// A non-blocking socket descriptor, shared by the socket types (TCPStream, TCPListener):
+/// its lifetime and its lazy registration with one IOThread's reactor.
+///
+/// Lifetime: `lifetime` packs a "closed" bit and a count of users (the open socket itself counts as
+/// one). A syscall holds a use for its duration; `close()` sets the bit and drops the open
+/// reference; whoever drops the last use closes the fd. So a close never races a syscall into a
+/// reused fd number (Go's fdMutex does the same).
+///
+/// Ownership: the first operation that must wait registers the fd with the reactor of the IOThread
+/// it runs on (outside any pool: the default pool's next thread); `owner` never changes after that.
+/// The `Registration` is touched only on the owner's thread; an operation running elsewhere tries
+/// its syscall where it is and hops to the owner only to wait.
+final class SocketHandle: @unchecked Sendable {
+    // Thread-safety: `fd` is immutable; `lifetime` and `ownerSlot` are atomics; `registration` is
+    // read and written only on the owner's loop thread (and in deinit, which has exclusive access).
+    let fd: CInt
+    private let lifetime = Atomic<UInt64>(1)
+    private static let closedBit: UInt64 = 1 << 63
+    private let ownerSlot = Atomic<UnsafeMutableRawPointer?>(nil)
+    private var registration: Registration?
+
+    init(fd: CInt) {
+        self.fd = fd
+    }
+
+    /// Opens a non-blocking, close-on-exec socket.
+    convenience init(family: CInt, type: CInt, operation: StaticString = "socket") throws(IOError) {
+        let fd = try syscall(operation) { Glibc.socket(family, type | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0) }
+        self.init(fd: fd)
+    }
+
+    deinit {
+        // No other reference exists, so no syscall is in flight.
+        if lifetime.load(ordering: .acquiring) & SocketHandle.closedBit == 0 {
+            deregister()
+            Glibc.close(fd)
+        }
+        if let pointer = ownerSlot.load(ordering: .acquiring) {
+            Unmanaged<IOThread>.fromOpaque(pointer).release()
+        }
+    }
+
+    var isClosed: Bool { lifetime.load(ordering: .relaxed) & SocketHandle.closedBit != 0 }
+
+    /// Runs `body` with the fd while holding a use, or throws `EBADF` ("the socket is closed").
+    @inline(__always)
+    func withFD<Result>(
+        _ operation: StaticString, _ body: (CInt) throws(IOError) -> Result
+    ) throws(IOError) -> Result {
+        let before = lifetime.wrappingAdd(1, ordering: .acquiring).oldValue
+        defer { releaseUse() }
+        guard before & SocketHandle.closedBit == 0 else { throw IOError.closed("\(operation)") }
+        return try body(fd)
+    }
+
+    @inline(__always)
+    private func releaseUse() {
+        let after = lifetime.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
+        if after == SocketHandle.closedBit { Glibc.close(fd) }
+    }
+
+    /// Closes the socket: pending operations fail with `EBADF` ("the socket is closed"), later ones
+    /// too. Idempotent; any thread; does not wait.
+    func close() {
+        var current = lifetime.load(ordering: .relaxed)
+        while true {
+            if current & SocketHandle.closedBit != 0 { return }
+            let (exchanged, original) = lifetime.compareExchange(
+                expected: current, desired: current | SocketHandle.closedBit, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            current = original
+        }
+        deregister()
+        releaseUse()  // the open reference
+    }
+
+    /// Fails the waiters and clears the reactor slot, on the owner's loop.
+    private func deregister() {
+        guard let pointer = ownerSlot.load(ordering: .acquiring) else { return }
+        let owner = Unmanaged<IOThread>.fromOpaque(pointer).takeUnretainedValue()
+        if owner.isCurrent {
+            if let registration {
+                owner.reactor.deregister(registration, error: .closed("I/O wait"))
+            }
+        } else {
+            owner.execute { [self] in
+                if let registration { owner.reactor.deregister(registration, error: .closed("I/O wait")) }
+            }
+        }
+    }
+
+    /// The IOThread this socket is registered with, choosing it now if this is the first wait.
+    private func owner() -> IOThread {
+        if let pointer = ownerSlot.load(ordering: .acquiring) {
+            return Unmanaged<IOThread>.fromOpaque(pointer).takeUnretainedValue()
+        }
+        let candidate = IOThread.current ?? IOThreadPool.default.next()
+        let retained = Unmanaged.passRetained(candidate).toOpaque()
+        let (exchanged, winner) = ownerSlot.compareExchange(
+            expected: nil, desired: retained, ordering: .acquiringAndReleasing)
+        if exchanged { return candidate }
+        Unmanaged<IOThread>.fromOpaque(retained).release()
+        return Unmanaged<IOThread>.fromOpaque(winner!).takeUnretainedValue()
+    }
+
+    /// The registration, created on first use. Owner's loop thread only.
+    private func registrationOnOwner(_ owner: IOThread, _ operation: StaticString) throws(IOError) -> Registration {
+        if let registration { return registration }
+        let created = try withFD(operation) { (fd) throws(IOError) in try owner.reactor.register(fd: fd, loop: owner) }
+        registration = created
+        return created
+    }
+
+    /// Performs a non-blocking operation, waiting for readiness as often as needed.
+    ///
+    /// On the owner's thread, a cleared readiness flag skips the syscall and suspends at once.
+    /// Elsewhere the syscall is tried where the caller runs, and only the wait hops to the owner.
+    nonisolated(nonsending)
+    func perform<Value>(
+        _ interest: Registration.Interest, _ operation: StaticString,
+        _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
+    ) async throws -> Value {
+        while true {
+            let owner = owner()
+            if owner.isCurrent {
+                let registration = try registrationOnOwner(owner, operation)
+                guard registration.isActive else { throw IOError.closed("\(operation)") }
+                if registration.isReady(interest) {
+                    switch try withFD(operation, attempt) {
+                    case .complete(let value):
+                        return value
+                    case .drained(let value):
+                        registration.setReady(interest, false)
+                        return value
+                    case .wouldBlock:
+                        registration.setReady(interest, false)
+                    }
+                }
+                try await registration.waitReady(interest, operation: operation)
+            } else {
+                switch try withFD(operation, attempt) {
+                case .complete(let value), .drained(let value):
+                    return value
+                case .wouldBlock:
+                    break
+                }
+                guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
+                try await withTaskExecutorPreference(owner) {
+                    try await self.waitOnOwner(owner, interest, operation)
+                }
+            }
+        }
+    }
+
+    /// Waits for readiness on the owner's loop; runs there because the caller set the owner as the
+    /// task executor preference and this function is `@concurrent`.
+    @concurrent
+    private func waitOnOwner(_ owner: IOThread, _ interest: Registration.Interest, _ operation: StaticString) async throws {
+        // A stopped owner forwards jobs to the default pool: then we are not on it, and must not wait.
+        guard owner.isCurrent else { throw IOError.loopStopped("\(operation)") }
+        let registration = try registrationOnOwner(owner, operation)
+        try await registration.waitReady(interest, operation: operation)
+    }
+
+    // MARK: Socket options and addresses
+
+    func setOption<Value: BitwiseCopyable>(level: CInt, name: CInt, _ value: Value, _ operation: StaticString) throws(IOError) {
+        var value = value
+        _ = try withFD(operation) { (fd) throws(IOError) in
+            try syscall(operation) { setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Value>.size)) }
+        }
+    }
+
+    func getOption<Value: FixedWidthInteger>(level: CInt, name: CInt, _ operation: StaticString) throws(IOError) -> Value {
+        var value: Value = 0
+        var length = socklen_t(MemoryLayout<Value>.size)
+        _ = try withFD(operation) { (fd) throws(IOError) in
+            try syscall(operation) { getsockopt(fd, level, name, &value, &length) }
+        }
+        return value
+    }
+
+    /// getsockname / getpeername.
+    func address(
+        _ operation: StaticString, _ call: (CInt, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> CInt
+    ) throws(IOError) -> SocketAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = try withFD(operation) { (fd) throws(IOError) in
+            try syscall(operation) {
+                withUnsafeMutablePointer(to: &storage) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(fd, $0, &length) }
+                }
+            }
+        }
+        guard let address = SocketAddress(storage: storage, length: length) else {
+            throw IOError(errno: .addressFamilyNotSupported, operation: "\(operation)", detail: "family \(storage.ss_family)")
+        }
+        return address
+    }
+}
