@@ -121,12 +121,20 @@ read_server_ticks() {  # sets $ticks = utime + stime (all threads) of the server
     set -- $rest               # $1 = field 3 (state), so utime = $12, stime = $13
     ticks=$(( ${12} + ${13} ))
 }
-read_machine() {  # sets $machine = "busy idle steal" ticks summed over all CPUs
-    local line
-    read -r line </proc/stat   # "cpu user nice system idle iowait irq softirq steal ..."
-    # shellcheck disable=SC2086
-    set -- $line
-    machine="$(( $2 + $3 + $4 + $7 + $8 )) $(( $5 + $6 )) ${9:-0}"
+read_machine() {  # sets $machine = "busy idle steal" ticks summed over all CPUs,
+                  # and $scpu = "busy irq+softirq" ticks of the server's CPU
+    local line want="cpu$server_cpu"
+    scpu=''
+    while read -r line; do     # "cpuN user nice system idle iowait irq softirq steal ..."
+        # shellcheck disable=SC2086
+        set -- $line
+        case $1 in
+            cpu) machine="$(( $2 + $3 + $4 + $7 + $8 )) $(( $5 + $6 )) ${9:-0}" ;;
+            "$want") scpu="$(( $2 + $3 + $4 + $7 + $8 )) $(( $7 + $8 ))"; break ;;
+            cpu*) ;;
+            *) break ;;
+        esac
+    done </proc/stat
 }
 
 # ---- run the client; sample the server's CPU at its window markers ----
@@ -137,12 +145,13 @@ taskset -c "$client_cpu" "$client" --port "$listen_port" --connections "$connect
 client_pid=$!
 
 ticks=0 t_start='' t_end='' ticks_start='' ticks_end='' machine='' m_start='' m_end=''
+scpu='' c_start='' c_end=''
 while IFS= read -r line; do
     case $line in
         measure-start) read_server_ticks; ticks_start=$ticks; t_start=$EPOCHREALTIME
-                       read_machine; m_start=$machine ;;
+                       read_machine; m_start=$machine; c_start=$scpu ;;
         measure-end)   read_server_ticks; ticks_end=$ticks;   t_end=$EPOCHREALTIME
-                       read_machine; m_end=$machine ;;
+                       read_machine; m_end=$machine; c_end=$scpu ;;
         *) echo "client: $line" >&2 ;;
     esac
 done <"$work/client.err"
@@ -183,6 +192,18 @@ BEGIN {
         ncpu, 100*b/tot, 100*srv/tot, 100*(b-srv)/tot, 100*i/tot, 100*st/tot, load > "/dev/stderr"
 }'
 
+# Cross-check for work the process clock might not see: when the server is
+# pinned to one CPU, show that CPU's total busy time per message as well. It
+# includes irq/softirq (loopback TCP processing) and whatever else ran there.
+# Kernels with IRQ_TIME_ACCOUNTING leave softirq time out of the process's CPU
+# time; on this VM's kernel it is included (CPU busy ~= server CPU).
+server_cpu_line=''
+if [[ -n $c_start && -n $c_end ]]; then
+    read -r cb0 ci0 <<<"$c_start"
+    read -r cb1 ci1 <<<"$c_end"
+    server_cpu_line="$((cb1 - cb0)) $((ci1 - ci0))"
+fi
+
 json=$(<"$work/client.json")
 echo "client: $json" >&2
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$json"; }
@@ -195,8 +216,15 @@ fi
 
 awk -v t0="$ticks_start" -v t1="$ticks_end" -v hz="$clk_tck" \
     -v w0="${t_start/,/.}" -v w1="${t_end/,/.}" -v n="$messages" -v rate="$msgs_per_sec" \
-    -v cpu_ns="$server_cpu_ns" -v win="$window_sec" -v use_ticks="${MEASURE_USE_TICKS:-0}" '
+    -v cpu_ns="$server_cpu_ns" -v win="$window_sec" -v use_ticks="${MEASURE_USE_TICKS:-0}" \
+    -v scpu="$server_cpu_line" -v scpu_id="$server_cpu" '
 BEGIN {
+    if (scpu != "" && n > 0) {
+        split(scpu, c, " ")
+        printf "server CPU %s in window: busy %.1f%% of it (irq+softirq %.1f%%) = %.3f us/msg incl. irq/softirq and anything else that ran there\n",
+            scpu_id, 100 * c[1] * 1e6 / hz / (win * 1e6), 100 * c[2] * 1e6 / hz / (win * 1e6),
+            c[1] * 1e6 / hz / n > "/dev/stderr"
+    }
     tick_us = (t1 - t0) * 1e6 / hz
     tick_wall_us = (w1 - w0) * 1e6
     printf "server CPU in window: clock %.1f ms over %.3f s; /proc ticks %d (%.0f ms) over %.3f s as seen by this script\n",

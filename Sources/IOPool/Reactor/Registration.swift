@@ -77,6 +77,7 @@ final class Registration: @unchecked Sendable {
     /// Cancellation safety: the cancellation handler never touches the slot itself; it enqueues a
     /// job on the loop, which runs after this job has installed the waiter, and which resumes the
     /// waiter only if its id still matches. Every path resumes the continuation exactly once.
+    nonisolated(nonsending)
     func waitReady(_ interest: Interest, operation: StaticString) async throws {
         if isReady(interest) {
             setReady(interest, false)

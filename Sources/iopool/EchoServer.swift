@@ -1,0 +1,150 @@
+import ArgumentParser
+import Dispatch
+import Glibc
+import IOPool
+
+/// The echo example of tokio-io-pool, written with the public API: an accept loop whose
+/// connections are spawned round-robin onto the pool, each copying its read side to its write side.
+struct EchoServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "echo-server",
+        abstract: "Serve TCP echo: every byte a client sends comes back; half-close is honoured.",
+        discussion: """
+            Prints "listening on HOST:PORT" on stdout once it accepts. On SIGINT or SIGTERM it stops \
+            accepting, lets open connections finish for up to --grace-period seconds, then cancels \
+            the rest and exits.
+            """)
+
+    enum Pool: String, ExpressibleByArgument, CaseIterable {
+        /// IOThreadPool: a thread per core, each with its own event loop.
+        case io
+    }
+
+    @Option(help: "Address to bind (a numeric IPv4 or IPv6 address).")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to bind; 0 picks a free one.")
+    var port: UInt16 = 7000
+
+    @Option(help: "Pool threads (default: the CPUs this process may use).")
+    var threads: Int = IOThreadPool.Configuration.defaultThreadCount
+
+    @Option(help: "Scheduler: \(Pool.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var pool: Pool = .io
+
+    @Option(help: "Seconds to let open connections finish after SIGINT/SIGTERM before cancelling them.")
+    var gracePeriod: Double = 5
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard gracePeriod >= 0 else { throw ValidationError("--grace-period must not be negative") }
+    }
+
+    func run() async throws {
+        let address = try SocketAddress(host: host, port: port)
+        let pool = try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "echo-"))
+        let listener = try TCPListener.bind(address)
+        let signals = ShutdownSignals()
+
+        try pool.spawn {
+            do {
+                try await pool.spawnAll(listener.connections) { connection in
+                    await Self.echo(connection)
+                }
+            } catch {
+                // The listener was closed by the shutdown below; anything else is worth a line.
+                if !signals.received { printError("echo-server: accept loop ended: \(error)") }
+            }
+        }
+        printLine("listening on \(try listener.localAddress)")
+
+        let signal = await signals.next()
+        printError("echo-server: \(signal), shutting down")
+        listener.close()
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await pool.shutdownGracefully()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(gracePeriod))
+                return false
+            }
+            let first = await group.next()!
+            if !first {
+                await pool.shutdown()  // cancels what is left; the graceful shutdown completes with it
+            }
+            group.cancelAll()
+            return first
+        }
+        if !finished { printError("echo-server: cancelled the connections still open after \(gracePeriod) s") }
+    }
+
+    /// Copies until the client half-closes (EOF), then half-closes back and closes.
+    /// A client that resets the connection ends it early; that is not the server's error.
+    static func echo(_ connection: TCPStream) async {
+        defer { connection.close() }
+        do {
+            _ = try await copy(from: connection, to: connection)
+            try connection.shutdown(.write)
+        } catch {
+            // ECONNRESET, EPIPE, cancellation at shutdown: nothing to report to anyone.
+        }
+    }
+}
+
+/// Writes a line to stderr, unbuffered.
+func printError(_ message: String) {
+    writeLine(message, to: 2)
+}
+
+/// Writes a line to stdout, unbuffered (so a parent process that waits for it sees it at once).
+func printLine(_ message: String) {
+    writeLine(message, to: 1)
+}
+
+private func writeLine(_ message: String, to fd: CInt) {
+    var line = message + "\n"
+    line.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+}
+
+/// SIGINT/SIGTERM as an awaitable event. The library does not install signal handlers; a CLI may,
+/// and Dispatch's signal sources are the simplest correct way (the handler does not run in signal
+/// context).
+final class ShutdownSignals: @unchecked Sendable {  // `sources` is written once in init; `state` is guarded by the queue
+    private let queue = DispatchQueue(label: "iopool.signals")
+    private var sources: [DispatchSourceSignal] = []
+    private var delivered: String?
+    private var waiters: [CheckedContinuation<String, Never>] = []
+
+    init() {
+        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [unowned self] in self.deliver(name) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    var received: Bool { queue.sync { delivered != nil } }
+
+    func next() async -> String {
+        await withCheckedContinuation { continuation in
+            queue.async {
+                if let delivered = self.delivered {
+                    continuation.resume(returning: delivered)
+                } else {
+                    self.waiters.append(continuation)
+                }
+            }
+        }
+    }
+
+    private func deliver(_ name: String) {
+        guard delivered == nil else { return }
+        delivered = name
+        for waiter in waiters { waiter.resume(returning: name) }
+        waiters = []
+    }
+}
