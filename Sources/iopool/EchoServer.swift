@@ -108,22 +108,34 @@ private func writeLine(_ message: String, to fd: CInt) {
     line.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
 }
 
-/// SIGINT/SIGTERM as an awaitable event. The library does not install signal handlers; a CLI may,
-/// and Dispatch's signal sources are the simplest correct way (the handler does not run in signal
-/// context).
-final class ShutdownSignals: @unchecked Sendable {  // `sources` is written once in init; `state` is guarded by the queue
+/// SIGINT/SIGTERM as an awaitable event, with the self-pipe trick: the signal handler only
+/// `write`s the signal number to a pipe (async-signal-safe); a Dispatch thread blocks reading it.
+/// The library itself installs no signal handlers; a CLI may.
+final class ShutdownSignals: @unchecked Sendable {  // `delivered` and `waiters` are guarded by `queue`
     private let queue = DispatchQueue(label: "iopool.signals")
-    private var sources: [DispatchSourceSignal] = []
     private var delivered: String?
     private var waiters: [CheckedContinuation<String, Never>] = []
 
     init() {
-        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { [unowned self] in self.deliver(name) }
-            source.resume()
-            sources.append(source)
+        var fds: [CInt] = [0, 0]
+        guard pipe(&fds) == 0 else { fatalError("pipe() for signal handling failed: errno \(errno)") }
+        signalPipeWriteFD = fds[1]
+        let readFD = fds[0]
+        for number in [SIGINT, SIGTERM] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(signalPipeWriteFD, &byte, 1)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(number, &action, nil)
+        }
+        DispatchQueue(label: "iopool.signals.reader").async { [self] in
+            var byte: UInt8 = 0
+            while read(readFD, &byte, 1) != 1 {}
+            let name = CInt(byte) == SIGINT ? "SIGINT" : "SIGTERM"
+            queue.async { self.deliver(name) }
         }
     }
 
@@ -148,3 +160,6 @@ final class ShutdownSignals: @unchecked Sendable {  // `sources` is written once
         waiters = []
     }
 }
+
+/// The pipe the signal handler writes to (a C global: a signal handler cannot capture context).
+nonisolated(unsafe) private var signalPipeWriteFD: CInt = -1

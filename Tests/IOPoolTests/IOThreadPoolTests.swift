@@ -1,4 +1,4 @@
-import IOPool
+@testable import IOPool
 import Synchronization
 import Testing
 
@@ -102,8 +102,8 @@ import Testing
     }
 
     @Test func hooksRunOncePerThreadWithOneBasedNames() async throws {
-        let started = Mutex<[Int: String]>([:])
-        let stopped = Mutex<[Int]>([])
+        let started = Locked<[Int: String]>([:])
+        let stopped = Locked<[Int]>([])
         let pool = try IOThreadPool(
             configuration: .init(
                 threadCount: 3, threadNamePrefix: "hooks-",

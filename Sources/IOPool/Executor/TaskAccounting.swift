@@ -33,7 +33,7 @@ final class TaskAccounting: Sendable {
     }
 
     let poolName: String
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(poolName: String) {
         self.poolName = poolName

@@ -86,13 +86,13 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         var stopped = false
     }
 
-    private let remote = Mutex(Remote())
+    private let remote = Locked(Remote())
     /// Set (with `remote.stopped`) once the loop no longer accepts jobs; read by sockets, which
     /// refuse to wait on a stopped loop.
     private let stoppedFlag = Atomic<Bool>(false)
     private var local = Deque<LoopJob>()
     private var timers = LoopTimers()
-    private let exitWaiters = Mutex<(exited: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let exitWaiters = Locked<(exited: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     private var thread: PThread?
     private var selfPointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
     private lazy var isolation = IOThreadIsolation(thread: self)

@@ -32,7 +32,7 @@ public final class IOThreadPool: Sendable {
     public let threads: [IOThread]
     let accounting: TaskAccounting
     private let roundRobin = Atomic<UInt>(0)
-    private let stopState = Mutex<(started: Bool, done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, false, []))
+    private let stopState = Locked<(started: Bool, done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, false, []))
     let name: String
 
     /// Starts the threads; returns once every thread's loop is running.

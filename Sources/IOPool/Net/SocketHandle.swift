@@ -30,6 +30,9 @@ final class SocketHandle: @unchecked Sendable {
     let fd: CInt
     private let lifetime = Atomic<UInt64>(1)
     private static let closedBit: UInt64 = 1 << 63
+    /// Set by the one caller that closes the fd, so that a use taken (and refused) after the close
+    /// cannot close the same number again when it drops back to zero.
+    private static let releasedBit: UInt64 = 1 << 62
     private let ownerSlot = Atomic<UnsafeMutableRawPointer?>(nil)
     private var registration: Registration?
 
@@ -70,7 +73,14 @@ final class SocketHandle: @unchecked Sendable {
     @inline(__always)
     private func releaseUse() {
         let after = lifetime.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue
-        if after == SocketHandle.closedBit { Glibc.close(fd) }
+        if after == SocketHandle.closedBit,
+            lifetime.compareExchange(
+                expected: SocketHandle.closedBit, desired: SocketHandle.closedBit | SocketHandle.releasedBit,
+                ordering: .acquiringAndReleasing
+            ).exchanged
+        {
+            Glibc.close(fd)
+        }
     }
 
     /// Closes the socket: pending operations fail with `EBADF` ("the socket is closed"), later ones

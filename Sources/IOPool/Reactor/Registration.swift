@@ -27,6 +27,12 @@ final class Registration: @unchecked Sendable {
 
     var readReady = true
     var writeReady = true
+    /// Sticky: the peer closed its side (RDHUP), or the connection hung up or failed (HUP, ERR).
+    /// With edge-triggered epoll such an event may arrive together with the last data; a short
+    /// read of that data must not clear readiness, or the next read would wait for an edge that
+    /// never comes (tokio keeps the same "read closed" bit).
+    private var readClosed = false
+    private var writeClosed = false
     var reader: Waiter?
     var writer: Waiter?
     /// False once deregistered: late wake-ups and waits see it.
@@ -45,13 +51,15 @@ final class Registration: @unchecked Sendable {
     }
 
     func setReady(_ interest: Interest, _ ready: Bool) {
-        if interest == .read { readReady = ready } else { writeReady = ready }
+        if interest == .read { readReady = ready || readClosed } else { writeReady = ready || writeClosed }
     }
 
     /// Called by the reactor for an epoll event on this registration.
     func handle(events: UInt32) {
         let readable = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
         let writable = EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
+        if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readClosed = true }
+        if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writeClosed = true }
         if events & readable != 0 {
             readReady = true
             if let waiter = reader {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Starts `iopool echo-server` on a free loopback port, echoes through it with Python (half-close,
+# 1 MiB, 200 concurrent connections), and checks that SIGTERM shuts it down cleanly.
+set -euo pipefail
+binary=${1:-.build/release/iopool}
+out=$(mktemp)
+"$binary" echo-server --host 127.0.0.1 --port 0 --threads 2 --grace-period 2 >"$out" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
+for _ in $(seq 1 100); do
+    grep -q "^listening on " "$out" && break
+    sleep 0.1
+done
+address=$(sed -n 's/^listening on //p' "$out" | head -1)
+[ -n "$address" ] || { echo "echo-server did not print 'listening on'"; cat "$out"; exit 1; }
+port=${address##*:}
+python3 - "$port" <<'PY'
+import socket, sys, threading
+port = int(sys.argv[1])
+def echo(payload):
+    s = socket.create_connection(("127.0.0.1", port))
+    received = bytearray()
+    def reader():
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return
+            received.extend(chunk)
+    t = threading.Thread(target=reader)
+    t.start()
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    t.join(60)
+    s.close()
+    assert bytes(received) == payload, f"echo mismatch: sent {len(payload)}, got {len(received)}"
+echo(b"hello world")
+echo(bytes(range(256)) * 4096)  # 1 MiB
+threads = [threading.Thread(target=echo, args=(f"conn {i}".encode() * 50,)) for i in range(200)]
+for t in threads: t.start()
+for t in threads: t.join(60)
+print("echo smoke: ok")
+PY
+kill -TERM "$pid"
+for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+if kill -0 "$pid" 2>/dev/null; then echo "echo-server did not exit after SIGTERM"; exit 1; fi
+wait "$pid" || { echo "echo-server exited with status $?"; cat "$out"; exit 1; }
+echo "echo-server shut down on SIGTERM"
