@@ -78,6 +78,7 @@ struct EchoServer: AsyncParsableCommand {
             return first
         }
         if !finished { printError("echo-server: cancelled the connections still open after \(gracePeriod) s") }
+        printError("echo-server: stopped; accept back-offs (out of descriptors or memory): \(listener.acceptBackoffCount)")
     }
 
     /// Copies until the client half-closes (EOF), then half-closes back and closes.

@@ -1,0 +1,48 @@
+import IOPool
+import Testing
+
+/// The README's examples, compiled and run, so the README cannot drift from the API.
+@Suite struct ReadmeExampleTests {
+    /// README "Example": the echo server (on port 0 here), exercised by the `run` example's client.
+    @Test func echoServerAndRunClient() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 4))
+        let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+        let address = try listener.localAddress
+
+        let acceptLoop = try pool.spawn {
+            try await pool.spawnAll(listener.connections) { connection in
+                defer { connection.close() }
+                _ = try? await copy(from: connection, to: connection)  // until the client half-closes
+                try? connection.shutdown(.write)
+            }
+        }
+
+        let total = try await IOThreadPool.run(configuration: .init(threadCount: 2)) { pool in
+            let stream = try await TCPStream.connect(to: address)
+            try await stream.write(Array("hello".utf8))
+            try stream.shutdown(.write)
+            var reply: [UInt8] = []
+            while case let chunk = try await stream.read(), !chunk.isEmpty { reply += chunk }
+            return reply.count
+        }
+        #expect(total == 5)
+
+        listener.close()
+        _ = await acceptLoop.result
+        await pool.shutdownGracefully()
+    }
+
+    actor ConnectionTable {
+        let thread: IOThread
+        init(thread: IOThread) { self.thread = thread }
+        nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+
+        func isOnItsThread() -> Bool { IOThread.current === thread }
+    }
+
+    /// README: an actor pinned to a thread.
+    @Test func pinnedActor() async throws {
+        let table = ConnectionTable(thread: IOThreadPool.default.next())
+        #expect(await table.isOnItsThread())
+    }
+}
