@@ -15,11 +15,18 @@ public func copy(
     precondition(bufferSize > 0, "copy needs bufferSize > 0")
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
     defer { buffer.deallocate() }
+    // Writing to a TCPStream is tried synchronously first: an `await` that does not suspend still
+    // costs a runtime executor check, and a small echo is almost always written at once.
+    let stream = destination as? TCPStream
     var total = 0
     while true {
         let count = try await source.read(into: buffer)
         if count == 0 { return total }
-        try await destination.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+        let written = try stream?.writeWithoutWaiting(chunk) ?? 0
+        if written < count {
+            try await destination.write(UnsafeRawBufferPointer(rebasing: chunk[written...]))
+        }
         total += count
     }
 }

@@ -176,6 +176,35 @@ final class SocketHandle: @unchecked Sendable {
         }
     }
 
+    /// Tries the operation once, without waiting: `nil` means it would block. Keeps the readiness
+    /// bookkeeping of `perform`, so a caller can try synchronously first and `perform` only if
+    /// needed (every `await` on the data path costs a runtime executor check).
+    func attemptNow<Value>(
+        _ interest: Registration.Interest, _ operation: StaticString,
+        _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
+    ) throws(IOError) -> Value? {
+        if let pointer = ownerSlot.load(ordering: .acquiring),
+            Unmanaged<IOThread>.fromOpaque(pointer).takeUnretainedValue().isCurrent, let registration
+        {
+            guard registration.isActive else { throw IOError.closed("\(operation)") }
+            guard registration.isReady(interest) else { return nil }
+            switch try withFD(operation, attempt) {
+            case .complete(let value):
+                return value
+            case .drained(let value):
+                registration.setReady(interest, false)
+                return value
+            case .wouldBlock:
+                registration.setReady(interest, false)
+                return nil
+            }
+        }
+        switch try withFD(operation, attempt) {
+        case .complete(let value), .drained(let value): return value
+        case .wouldBlock: return nil
+        }
+    }
+
     /// Waits for readiness on the owner's loop; runs there because the caller set the owner as the
     /// task executor preference and this function is `@concurrent`.
     @concurrent

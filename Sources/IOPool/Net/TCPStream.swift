@@ -97,17 +97,25 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
     /// nothing is buffered in user space).
     nonisolated(nonsending)
     public func write(_ buffer: UnsafeRawBufferPointer) async throws {
-        var offset = 0
+        var offset = try writeWithoutWaiting(buffer)
         while offset < buffer.count {
             offset += try await handle.perform(.write, "write") { (fd) throws(IOError) -> IOAttempt<Int> in
-                let remaining = buffer.count - offset
-                switch try nonBlockingSyscall("write", {
-                    send(fd, buffer.baseAddress! + offset, remaining, CInt(MSG_NOSIGNAL))
-                }) {
-                case .wouldBlock: return .wouldBlock
-                case .done(let count): return count < remaining ? .drained(count) : .complete(count)
-                }
+                try TCPStream.sendAttempt(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...]))
             }
+        }
+    }
+
+    /// Writes what the socket buffer takes now, without suspending; returns the byte count (0 if
+    /// the buffer is full).
+    func writeWithoutWaiting(_ buffer: UnsafeRawBufferPointer) throws(IOError) -> Int {
+        guard !buffer.isEmpty else { return 0 }
+        return try handle.attemptNow(.write, "write") { (fd) throws(IOError) in try TCPStream.sendAttempt(fd, buffer) } ?? 0
+    }
+
+    private static func sendAttempt(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) throws(IOError) -> IOAttempt<Int> {
+        switch try nonBlockingSyscall("write", { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }) {
+        case .wouldBlock: return .wouldBlock
+        case .done(let count): return count < buffer.count ? .drained(count) : .complete(count)
         }
     }
 
