@@ -824,3 +824,76 @@ private func ensureFileDescriptorLimit(atLeast needed: Int) -> Bool {
     }
     return true
 }
+
+// MARK: Cancellation of spawned tasks (one handler per task: TaskIOCancellation)
+
+extension TCPTests {
+    /// A group child inherits its spawned parent's task-local cancellation scope without being the
+    /// task that owns it: `cancelAll()` cancels the child only, and its pending read must still end.
+    @Test func cancellingAGroupChildOfASpawnedTaskEndsItsRead() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+        let (client, server, listener) = try await connectedPair()
+        let parent = try pool.spawn { () async -> (child: String, parentCancelled: Bool) in
+            let child = await withTaskGroup(of: String.self) { group in
+                group.addTask { await outcome { try await server.read() } }
+                // Let the child reach its read (a child cancelled earlier would throw the same).
+                for _ in 0..<10 { await Task.yield() }
+                group.cancelAll()
+                return await group.next()!
+            }
+            return (child, Task.isCancelled)
+        }
+        let result = try await value(of: Task { await parent.value }) { server.close() }
+        #expect(result.child == "CancellationError")
+        #expect(!result.parentCancelled)
+        client.close()
+        server.close()
+        listener.close()
+        await pool.shutdown()
+    }
+
+    /// A spawned task cancelled while it is not waiting: its next wait throws at once, and a read
+    /// whose data is already there still completes (cancellation does not discard data).
+    @Test func aSpawnedTaskCancelledBetweenWaitsStopsAtItsNextWait() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+        let (client, server, listener) = try await connectedPair()
+        try await client.write(Array("data".utf8))
+        let (gate, open) = AsyncStream.makeStream(of: Void.self)
+        let reader = try pool.spawn { () async -> [String] in
+            for await _ in gate { break }  // ends when the task is cancelled
+            let first = await outcome { try await readExactly(server, 4) }
+            let second = await outcome { try await server.read() }
+            return [first, second]
+        }
+        reader.cancel()
+        open.finish()
+        let outcomes = try await value(of: Task { await reader.value }) { server.close() }
+        #expect(outcomes == ["returned 4 bytes", "CancellationError"])
+        client.close()
+        server.close()
+        listener.close()
+        await pool.shutdown()
+    }
+
+    /// `shutdown()` ends echo connections that are waiting in `copy` (their tasks are cancelled).
+    @Test func immediateShutdownEndsConnectionsWaitingInCopy() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 2))
+        let server = try EchoServer(pool: pool)
+        var clients: [TCPStream] = []
+        for index in 0..<20 {
+            let client = try await TCPStream.connect(to: server.address)
+            let message = distinctMessage(index, count: 32)
+            try await client.write(message)
+            #expect(try await readExactly(client, 32) == message)
+            clients.append(client)
+        }
+        // Every handler now waits in copy's read; shutdown cancels them and returns.
+        await server.stop()
+        #expect(pool.liveTaskCount == 0)
+        for client in clients {
+            // The server side was closed by its handler: the client reads end of stream.
+            #expect(try await readToEnd(client).isEmpty)
+            client.close()
+        }
+    }
+}

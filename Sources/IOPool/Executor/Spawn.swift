@@ -28,7 +28,7 @@ extension IOThread {
         Task(executorPreference: self) { [accounting] in
             accounting.started(id)
             defer { accounting.finished(id) }
-            return await operation()
+            return await TaskIOCancellation.run(operation)
         }
     }
 
@@ -38,7 +38,7 @@ extension IOThread {
         Task(executorPreference: self) { [accounting] in
             accounting.started(id)
             defer { accounting.finished(id) }
-            return try await operation()
+            return try await TaskIOCancellation.run(operation)
         }
     }
 }

@@ -6,6 +6,8 @@ import Glibc
 struct Waiter {
     let id: UInt64
     let continuation: UnsafeContinuation<Void, any Error>
+    /// The `TaskIOCancellation` scope that can cancel this waiter, if any.
+    var scope: ObjectIdentifier? = nil
 }
 
 /// A file descriptor's registration with one IOThread's reactor: edge-triggered readiness and at
@@ -82,9 +84,10 @@ final class Registration: @unchecked Sendable {
     /// Must be called on `loop`'s thread. If readiness arrived since it was last cleared, it is
     /// consumed and the call returns at once, so the caller retries its syscall.
     ///
-    /// Cancellation safety: the cancellation handler never touches the slot itself; it enqueues a
+    /// Cancellation safety: a cancellation handler never touches the slot itself; it enqueues a
     /// job on the loop, which runs after this job has installed the waiter, and which resumes the
-    /// waiter only if its id still matches. Every path resumes the continuation exactly once.
+    /// waiter only if its id (or its scope, for tasks started by `spawn`: `TaskIOCancellation`)
+    /// still matches. Every path resumes the continuation exactly once.
     nonisolated(nonsending)
     func waitReady(_ interest: Interest, operation: StaticString) async throws {
         if isReady(interest) {
@@ -92,21 +95,46 @@ final class Registration: @unchecked Sendable {
             return
         }
         guard isActive else { throw IOError.closed("\(operation)") }
+        if let scope = TaskIOCancellation.forCurrentTask() {
+            // A task started by `spawn`: its one cancellation handler covers this wait.
+            try scope.beginWait(on: self)
+            defer { scope.endWait() }
+            let tag = ObjectIdentifier(scope)
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                install(Waiter(id: loop.reactor.makeWaiterID(), continuation: continuation, scope: tag), interest)
+            }
+            return
+        }
         let id = loop.reactor.makeWaiterID()
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                let waiter = Waiter(id: id, continuation: continuation)
-                switch interest {
-                case .read:
-                    precondition(reader == nil, "two tasks are reading from fd \(fd) at once; a socket supports one reader and one writer at a time")
-                    reader = waiter
-                case .write:
-                    precondition(writer == nil, "two tasks are writing to fd \(fd) at once; a socket supports one reader and one writer at a time")
-                    writer = waiter
-                }
+                install(Waiter(id: id, continuation: continuation), interest)
             }
         } onCancel: {
             self.loop.execute { self.cancelWaiter(id: id) }
+        }
+    }
+
+    private func install(_ waiter: Waiter, _ interest: Interest) {
+        switch interest {
+        case .read:
+            precondition(reader == nil, "two tasks are reading from fd \(fd) at once; a socket supports one reader and one writer at a time")
+            reader = waiter
+        case .write:
+            precondition(writer == nil, "two tasks are writing to fd \(fd) at once; a socket supports one reader and one writer at a time")
+            writer = waiter
+        }
+    }
+
+    /// Resumes with `CancellationError` the waiters that `scope` may cancel (see `TaskIOCancellation`).
+    func cancelWaiters(scope: ObjectIdentifier) {
+        if let waiter = reader, waiter.scope == scope {
+            reader = nil
+            waiter.continuation.resume(throwing: CancellationError())
+        }
+        if let waiter = writer, waiter.scope == scope {
+            writer = nil
+            waiter.continuation.resume(throwing: CancellationError())
         }
     }
 
