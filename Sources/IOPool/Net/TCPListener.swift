@@ -56,11 +56,8 @@ public final class TCPListener: Sendable {
             try handle.setOption(level: SOL_SOCKET, name: SO_REUSEPORT, CInt(1), "setsockopt(SO_REUSEPORT)")
         }
         _ = try handle.withFD("bind") { (fd) throws(IOError) in
-            let result = address.withSockAddr { Glibc.bind(fd, $0, $1) }
-            if result != 0 {
-                throw IOError(errno: Errno(rawValue: Glibc.errno), operation: "bind to \(address)")
-            }
-            _ = try syscall("listen") { Glibc.listen(fd, backlog) }
+            _ = try syscall("bind", describedAs: "bind to \(address)") { address.withSockAddr { Glibc.bind(fd, $0, $1) } }
+            _ = try syscall("listen", describedAs: "listen on \(address)") { Glibc.listen(fd, backlog) }
         }
         return listener
     }
@@ -72,25 +69,31 @@ public final class TCPListener: Sendable {
             do {
                 let fd = try await handle.perform(.read, "accept") { (fd) throws(IOError) -> IOAttempt<CInt> in
                     while true {
-                        let accepted = ciopool_accept4(fd, CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue))
-                        if accepted >= 0 { return .complete(accepted) }
-                        let code = Glibc.errno
-                        switch code {
-                        case EINTR, ECONNABORTED, EPROTO, EPERM:
-                            continue  // this client is gone (or refused by a firewall rule): take the next
-                        case EAGAIN, EWOULDBLOCK:
+                        switch rawSyscall("accept4", {
+                            ciopool_accept4(fd, CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue))
+                        }) {
+                        case .done(let accepted):
+                            return .complete(accepted)
+                        case .failed(let errno) where errno == .resourceTemporarilyUnavailable || errno == .wouldBlock:
                             return .wouldBlock
-                        default:
-                            throw IOError(errno: Errno(rawValue: code), operation: "accept")
+                        case .failed(let errno) where TCPListener.isClientGone(errno):
+                            continue  // this client is gone (or refused by a firewall rule): take the next
+                        case .failed(let errno):
+                            throw IOError(errno: errno, operation: "accept")
                         }
                     }
                 }
                 return TCPStream(handle: SocketHandle(fd: fd))
             } catch let error as IOError where TCPListener.isResourceExhaustion(error.errno) {
                 backoffs.wrappingAdd(1, ordering: .relaxed)
-                try await IOThread.sleep(nanoseconds: UInt64(TCPListener.acceptBackoff.components.attoseconds / 1_000_000_000))
+                try await IOThread.sleep(nanoseconds: TCPListener.acceptBackoff.wholeNanoseconds)
             }
         }
+    }
+
+    /// accept(2) errors that concern one queued client, not the listener.
+    static func isClientGone(_ errno: Errno) -> Bool {
+        errno == .connectionAbort || errno == .protocolError || errno == .notPermitted
     }
 
     static func isResourceExhaustion(_ errno: Errno) -> Bool {

@@ -38,11 +38,11 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
         let handle = try SocketHandle(family: address.protocolFamily, type: CInt(SOCK_STREAM.rawValue))
         let stream = TCPStream(handle: handle)
         let started = try handle.withFD("connect") { (fd) throws(IOError) -> Bool in
-            let result = address.withSockAddr { Glibc.connect(fd, $0, $1) }
-            if result == 0 { return true }
-            let code = Glibc.errno
-            if code == EINPROGRESS || code == EINTR { return false }
-            throw IOError(errno: Errno(rawValue: code), operation: "connect to \(address)")
+            switch rawSyscall("connect", { address.withSockAddr { Glibc.connect(fd, $0, $1) } }) {
+            case .done: return true
+            case .failed(let errno) where errno == .nowInProgress: return false
+            case .failed(let errno): throw IOError(errno: errno, operation: "connect to \(address)")
+            }
         }
         if started { return stream }
         // In progress: writability signals the outcome, SO_ERROR says which.

@@ -9,6 +9,15 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
 
+extension Duration {
+    /// The duration in whole nanoseconds (negative durations count as zero).
+    var wholeNanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
+    }
+}
+
 /// The loop's internal timers: a min-heap of deadlines driving `epoll_wait`'s timeout.
 ///
 /// Loop-confined (owned by one IOThread). This is the minimal timer the I/O layer needs today (the
