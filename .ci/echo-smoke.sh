@@ -3,17 +3,12 @@
 # 1 MiB, 200 concurrent connections), and checks that SIGTERM shuts it down cleanly.
 set -euo pipefail
 binary=${1:-.build/release/iopool}
+source "$(dirname "$0")/lib.sh"
 out=$(mktemp)
-"$binary" echo-server --host 127.0.0.1 --port 0 --threads 2 --grace-period 2 >"$out" 2>&1 &
-pid=$!
+start_echo_server "$out" "$binary" echo-server --host 127.0.0.1 --port 0 --threads 2 --grace-period 2
+pid=$SERVER_PID
+port=$SERVER_PORT
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 1 100); do
-    grep -q "^listening on " "$out" && break
-    sleep 0.1
-done
-address=$(sed -n 's/^listening on //p' "$out" | head -1)
-[ -n "$address" ] || { echo "echo-server did not print 'listening on'"; cat "$out"; exit 1; }
-port=${address##*:}
 python3 - "$port" <<'PY'
 import socket, sys, threading
 port = int(sys.argv[1])

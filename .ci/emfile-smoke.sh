@@ -4,17 +4,13 @@
 # descriptors, and that it serves new clients once descriptors free up.
 set -euo pipefail
 binary=${1:-.build/release/iopool}
+source "$(dirname "$0")/lib.sh"
 out=$(mktemp)
-bash -c "ulimit -n 64 && exec \"$binary\" echo-server --host 127.0.0.1 --port 0 --threads 1 --grace-period 1" >"$out" 2>&1 &
-pid=$!
+start_echo_server "$out" bash -c "ulimit -n 64 && exec \"$binary\" echo-server --host 127.0.0.1 --port 0 --threads 1 --grace-period 1"
+pid=$SERVER_PID
+port=$SERVER_PORT
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 1 100); do
-    grep -q "^listening on " "$out" && break
-    sleep 0.1
-done
-address=$(sed -n 's/^listening on //p' "$out" | head -1)
-[ -n "$address" ] || { echo "echo-server did not print 'listening on'"; cat "$out"; exit 1; }
-python3 - "${address##*:}" "$pid" <<'PY'
+python3 - "$port" "$pid" <<'PY'
 import os, socket, sys, time
 port, pid = int(sys.argv[1]), int(sys.argv[2])
 ticks = os.sysconf("SC_CLK_TCK")

@@ -148,26 +148,10 @@ final class SocketHandle: @unchecked Sendable {
             let owner = owner()
             if owner.isCurrent {
                 let registration = try registrationOnOwner(owner, operation)
-                guard registration.isActive else { throw IOError.closed("\(operation)") }
-                if registration.isReady(interest) {
-                    switch try withFD(operation, attempt) {
-                    case .complete(let value):
-                        return value
-                    case .drained(let value):
-                        registration.setReady(interest, false)
-                        return value
-                    case .wouldBlock:
-                        registration.setReady(interest, false)
-                    }
-                }
+                if let value = try attemptOnOwner(registration, interest, operation, attempt) { return value }
                 try await registration.waitReady(interest, operation: operation)
             } else {
-                switch try withFD(operation, attempt) {
-                case .complete(let value), .drained(let value):
-                    return value
-                case .wouldBlock:
-                    break
-                }
+                if let value = try attemptAnywhere(operation, attempt) { return value }
                 guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
                 try await withTaskExecutorPreference(owner) {
                     try await self.waitOnOwner(owner, interest, operation)
@@ -186,19 +170,37 @@ final class SocketHandle: @unchecked Sendable {
         if let pointer = ownerSlot.load(ordering: .acquiring),
             Unmanaged<IOThread>.fromOpaque(pointer).takeUnretainedValue().isCurrent, let registration
         {
-            guard registration.isActive else { throw IOError.closed("\(operation)") }
-            guard registration.isReady(interest) else { return nil }
-            switch try withFD(operation, attempt) {
-            case .complete(let value):
-                return value
-            case .drained(let value):
-                registration.setReady(interest, false)
-                return value
-            case .wouldBlock:
-                registration.setReady(interest, false)
-                return nil
-            }
+            return try attemptOnOwner(registration, interest, operation, attempt)
         }
+        return try attemptAnywhere(operation, attempt)
+    }
+
+    /// One attempt on the owner's thread: skips the syscall while readiness is known to be clear,
+    /// and clears it on EAGAIN or a drained buffer.
+    @inline(__always)
+    private func attemptOnOwner<Value>(
+        _ registration: Registration, _ interest: Registration.Interest, _ operation: StaticString,
+        _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
+    ) throws(IOError) -> Value? {
+        guard registration.isActive else { throw IOError.closed("\(operation)") }
+        guard registration.isReady(interest) else { return nil }
+        switch try withFD(operation, attempt) {
+        case .complete(let value):
+            return value
+        case .drained(let value):
+            registration.setReady(interest, false)
+            return value
+        case .wouldBlock:
+            registration.setReady(interest, false)
+            return nil
+        }
+    }
+
+    /// One attempt off the owner's thread (readiness lives on the owner; the syscall is tried).
+    @inline(__always)
+    private func attemptAnywhere<Value>(
+        _ operation: StaticString, _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
+    ) throws(IOError) -> Value? {
         switch try withFD(operation, attempt) {
         case .complete(let value), .drained(let value): return value
         case .wouldBlock: return nil
