@@ -56,7 +56,7 @@ import Synchronization
 /// one for this thread so actor jobs stay serial.
 public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     // Thread-safety of this class: `index`, `name`, `reactor` (its wake()), `remote`, `counters`,
-    // `exitWaiters` and `accounting` are safe from any thread (immutable, or guarded by a Mutex, or
+    // `exitWaiters` and `accounting` are safe from any thread (immutable, or guarded by a lock, or
     // atomics). `local`, `timers`, `isLoopRunning` and the reactor's other methods are touched only on
     // this loop's OS thread (checked by `isCurrent`).
 

@@ -47,9 +47,12 @@ final class SocketHandle: @unchecked Sendable {
     }
 
     deinit {
-        // No other reference exists, so no syscall is in flight.
+        // No other reference exists, so no syscall is in flight and `registration` may be read
+        // here. The loop's job must not capture `self` (it is being destroyed), only the registration.
         if lifetime.load(ordering: .acquiring) & SocketHandle.closedBit == 0 {
-            deregister()
+            if let owner = registeredOwner, let registration {
+                owner.execute { owner.reactor.deregister(registration, error: .closed("I/O wait")) }
+            }
             Glibc.close(fd)
         }
         if let pointer = ownerSlot.load(ordering: .acquiring) {
@@ -100,17 +103,22 @@ final class SocketHandle: @unchecked Sendable {
 
     /// Fails the waiters and clears the reactor slot, on the owner's loop.
     private func deregister() {
-        guard let pointer = ownerSlot.load(ordering: .acquiring) else { return }
-        let owner = Unmanaged<IOThread>.fromOpaque(pointer).takeUnretainedValue()
+        guard let owner = registeredOwner else { return }
         if owner.isCurrent {
             if let registration {
                 owner.reactor.deregister(registration, error: .closed("I/O wait"))
             }
         } else {
+            // `registration` is owner-confined: read it on the owner, in the job.
             owner.execute { [self] in
                 if let registration { owner.reactor.deregister(registration, error: .closed("I/O wait")) }
             }
         }
+    }
+
+    /// The IOThread this socket is registered with, if it has been chosen.
+    private var registeredOwner: IOThread? {
+        ownerSlot.load(ordering: .acquiring).map { Unmanaged<IOThread>.fromOpaque($0).takeUnretainedValue() }
     }
 
     /// The IOThread this socket is registered with, choosing it now if this is the first wait.

@@ -25,7 +25,10 @@ struct Waiter {
 final class Registration: @unchecked Sendable {
     let fd: CInt
     let id: UInt32
-    unowned let loop: IOThread
+    /// `unowned(unsafe)`: the socket that owns this registration retains its IOThread, and whoever
+    /// holds a registration (the socket, a waiting task's cancellation scope) keeps that socket or
+    /// its thread alive; checked `unowned` cost a reference-count operation on every wait.
+    unowned(unsafe) let loop: IOThread
 
     var readReady = true
     var writeReady = true
