@@ -228,6 +228,54 @@ import Testing
         await pool.shutdownGracefully()
     }
 
+    @Test func aThreadThatCannotStartIsAClearError() {
+        // No system can map a 2^60-byte stack: pthread_create (or setting the size) fails.
+        #expect {
+            try IOThreadPool(configuration: .init(threadCount: 1, threadNamePrefix: "huge-", stackSize: 1 << 60))
+        } throws: { error in
+            guard case .threadStartFailed(let name, _) = error as? IOPoolError else { return false }
+            return name == "huge-1" && "\(error)".contains("could not start pool thread huge-1")
+        }
+    }
+
+    /// Fairness: a task that never stops yielding keeps the local queue full; the loop must still
+    /// poll epoll (every `eventInterval` jobs), or the read below would never complete.
+    @Test(.timeLimit(.minutes(1)))
+    func socketsAreServedWhileATaskKeepsTheLoopBusy() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+        let listener = try TCPListener.bind(.loopbackIPv4(port: 0))
+        let address = try listener.localAddress
+        let stop = Counter()
+        let spins = Counter()
+        try pool.spawn {
+            while stop.count == 0 {
+                spins.increment()
+                await Task.yield()
+            }
+        }
+        let reader = try pool.spawn { () async throws -> [UInt8] in
+            let connection = try await listener.accept()
+            defer { connection.close() }
+            let bytes = try await connection.read()
+            stop.increment()
+            return bytes
+        }
+        let client = try await TCPStream.connect(to: address)
+        try await client.write(Array("ping".utf8))
+        let received = try await withTaskCancellationHandler {
+            try await reader.value
+        } onCancel: {
+            stop.increment()
+            listener.close()
+        }
+        #expect(received == Array("ping".utf8))
+        #expect(spins.count > 0)
+        #expect(pool.threads[0].metrics.epollWaits > 0)
+        client.close()
+        listener.close()
+        await pool.shutdownGracefully()
+    }
+
     @Test func invalidThreadCountIsRejected() {
         #expect(throws: IOPoolError.invalidConfiguration("threadCount must be at least 1, got 0")) {
             try IOThreadPool(configuration: .init(threadCount: 0))
