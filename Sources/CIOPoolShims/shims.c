@@ -2,6 +2,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
+#include <errno.h>
+#include <time.h>
 #include "CIOPoolShims.h"
 
 static _Thread_local void *ciopool_current_thread = 0;
@@ -19,3 +22,21 @@ int ciopool_affinity_cpu_count(void) {
 int ciopool_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
 int ciopool_accept4(int fd, int flags) { return accept4(fd, 0, 0, flags); }
+
+int ciopool_epoll_wait_ns(int epfd, struct epoll_event *events, int maxevents, long long timeout_ns) {
+    static int has_pwait2 = 1;
+    if (has_pwait2) {
+        struct timespec timeout;
+        struct timespec *timeout_pointer = 0;
+        if (timeout_ns >= 0) {
+            timeout.tv_sec = timeout_ns / 1000000000LL;
+            timeout.tv_nsec = timeout_ns % 1000000000LL;
+            timeout_pointer = &timeout;
+        }
+        int result = epoll_pwait2(epfd, events, maxevents, timeout_pointer, 0);
+        if (result >= 0 || errno != ENOSYS) return result;
+        has_pwait2 = 0;  /* a benign race: every thread reaches the same answer */
+    }
+    int timeout_ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999LL) / 1000000LL);
+    return epoll_wait(epfd, events, maxevents, timeout_ms);
+}

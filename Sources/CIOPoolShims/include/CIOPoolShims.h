@@ -20,4 +20,8 @@ int ciopool_set_thread_name(const char *_Nonnull name);
 /// accept4 is a GNU extension the Glibc module does not export.
 int ciopool_accept4(int fd, int flags);
 
+/// epoll_wait with a nanosecond timeout (epoll_pwait2, Linux 5.11); timeout_ns < 0 blocks.
+/// Falls back to epoll_wait with the timeout rounded up to milliseconds where the kernel lacks it.
+int ciopool_epoll_wait_ns(int epfd, struct epoll_event *_Nonnull events, int maxevents, long long timeout_ns);
+
 #endif

@@ -262,9 +262,9 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
 
     // Named for profilers: the time the loop spends here is time it waited for I/O or timers.
     @inline(never)
-    private func waitForWork(timeout: CInt) {
+    private func waitForWork(timeoutNanoseconds timeout: UInt64?) {
         counters.epollWaits.bump()
-        let result = reactor.poll(timeout: timeout)
+        let result = reactor.poll(timeoutNanoseconds: timeout)
         counters.events.bump(UInt64(result.events))
     }
 
@@ -274,7 +274,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
             let ran = runLocalJobs(limit: IOThread.eventInterval)
             counters.jobsRun.bump(UInt64(ran))
 
-            let now = monotonicNanoseconds()
+            let now = timers.isEmpty ? 0 : monotonicNanoseconds()
             timers.fireDue(now: now)
 
             let mayBlock = local.isEmpty
@@ -296,8 +296,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
                 return (false, stopping && local.isEmpty)
             }
             if stopNow { break }
-            let timeout = block ? timers.timeoutMilliseconds(now: now) : 0
-            waitForWork(timeout: timeout)
+            waitForWork(timeoutNanoseconds: block ? timers.timeout(now: now) : 0)
         }
         // Fail whatever still waits on this loop; the resumed tasks' jobs run here before we exit.
         reactor.failAll(IOError.loopStopped("I/O wait"))
@@ -308,31 +307,42 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         }
     }
 
-    // MARK: Internal timers
+    // MARK: Timers
 
-    /// Suspends the calling task for `nanoseconds` on a loop's timers: the current IOThread's, or
-    /// (off-pool) the default pool's.
-    static func sleep(nanoseconds: UInt64) async throws {
+    /// Pending sleeps on this loop (cancelled ones leave at once). Loop thread only.
+    var pendingTimerCount: Int {
+        precondition(isCurrent, "pendingTimerCount must be read on the thread itself")
+        return timers.count
+    }
+
+    /// Suspends the calling task until `deadline` (CLOCK_MONOTONIC nanoseconds) on a loop's timers:
+    /// the current IOThread's, or (off-pool) the default pool's next thread.
+    static func sleep(untilNanoseconds deadline: UInt64) async throws {
         if let thread = IOThread.current {
-            try await thread.sleep(untilNanoseconds: monotonicNanoseconds() &+ nanoseconds)
+            try await thread.sleepOnLoop(untilNanoseconds: deadline)
         } else {
             let thread = IOThreadPool.default.next()
             try await withTaskExecutorPreference(thread) {
-                try await thread.sleepHopping(nanoseconds: nanoseconds)
+                try await thread.sleepHopping(untilNanoseconds: deadline)
             }
         }
     }
 
-    @concurrent
-    private func sleepHopping(nanoseconds: UInt64) async throws {
-        // Runs with this thread as task executor preference, hence on this thread.
+    static func sleep(nanoseconds: UInt64) async throws {
         try await sleep(untilNanoseconds: monotonicNanoseconds() &+ nanoseconds)
     }
 
-    /// Suspends the calling task (which must run on this loop) until `deadline` (CLOCK_MONOTONIC ns).
-    func sleep(untilNanoseconds deadline: UInt64) async throws {
-        precondition(isCurrent, "IOThread.sleep must be called on the thread itself")
+    @concurrent
+    private func sleepHopping(untilNanoseconds deadline: UInt64) async throws {
+        // Runs with this thread as task executor preference, hence on this thread.
+        try await sleepOnLoop(untilNanoseconds: deadline)
+    }
+
+    /// Suspends the calling task (which must run on this loop) until `deadline`.
+    private func sleepOnLoop(untilNanoseconds deadline: UInt64) async throws {
+        precondition(isCurrent, "a loop sleep must be armed on the loop's own thread")
         try Task.checkCancellation()
+        guard deadline > monotonicNanoseconds() else { return }
         let id = timers.makeID()
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
@@ -340,7 +350,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
             }
         } onCancel: {
             // Never touches the timers directly: the job it enqueues runs on this loop after the
-            // job that installed the sleep, and resumes it only if it is still pending.
+            // job that armed the timer, and removes it (resuming the sleep) only if still pending.
             self.execute { self.timers.cancel(id: id) }
         }
     }

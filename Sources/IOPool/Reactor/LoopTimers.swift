@@ -1,5 +1,4 @@
 import Glibc
-import HeapModule
 
 /// Nanoseconds on CLOCK_MONOTONIC.
 @inline(__always)
@@ -18,23 +17,16 @@ extension Duration {
     }
 }
 
-/// The loop's internal timers: a min-heap of deadlines driving `epoll_wait`'s timeout.
+/// A loop's timers: suspended sleeps keyed by id in a `TimerHeap`; the earliest deadline becomes
+/// the loop's `epoll_pwait2` timeout (nanoseconds).
 ///
-/// Loop-confined (owned by one IOThread). This is the minimal timer the I/O layer needs today (the
-/// accept back-off); the public time API (sleep, timeouts, a Clock) extends it. Cancelled sleeps
-/// are removed from `pending` at once; their heap entry is skipped when it comes due.
+/// Loop-confined (owned by one IOThread).
 struct LoopTimers {
-    private struct Entry: Comparable {
-        let deadline: UInt64
-        let id: UInt64
-        static func < (a: Entry, b: Entry) -> Bool { (a.deadline, a.id) < (b.deadline, b.id) }
-    }
-
-    private var heap = Heap<Entry>()
-    private var pending: [UInt64: UnsafeContinuation<Void, any Error>] = [:]
+    private var heap = TimerHeap<UnsafeContinuation<Void, any Error>>()
     private var nextID: UInt64 = 0
 
-    var isEmpty: Bool { pending.isEmpty }
+    var count: Int { heap.count }
+    var isEmpty: Bool { heap.isEmpty }
 
     mutating func makeID() -> UInt64 {
         nextID &+= 1
@@ -42,37 +34,29 @@ struct LoopTimers {
     }
 
     mutating func add(id: UInt64, deadline: UInt64, _ continuation: UnsafeContinuation<Void, any Error>) {
-        heap.insert(Entry(deadline: deadline, id: id))
-        pending[id] = continuation
+        heap.insert(id: id, deadline: deadline, continuation)
     }
 
-    /// Resumes the sleep `id` with `CancellationError` if it is still pending.
+    /// Removes the sleep `id` now and resumes it with `CancellationError`, if it is still pending.
     mutating func cancel(id: UInt64) {
-        pending.removeValue(forKey: id)?.resume(throwing: CancellationError())
+        heap.remove(id: id)?.resume(throwing: CancellationError())
     }
 
-    /// `epoll_wait` timeout in ms until the earliest live deadline (rounded up), or -1.
-    mutating func timeoutMilliseconds(now: UInt64) -> CInt {
-        while let first = heap.min, pending[first.id] == nil { _ = heap.removeMin() }
-        guard let first = heap.min else { return -1 }
-        if first.deadline <= now { return 0 }
-        let ms = (first.deadline - now + 999_999) / 1_000_000
-        return CInt(min(ms, UInt64(CInt.max)))
+    /// Nanoseconds until the earliest deadline (0 if due), or nil without timers.
+    func timeout(now: UInt64) -> UInt64? {
+        guard let deadline = heap.nextDeadline else { return nil }
+        return deadline > now ? deadline - now : 0
     }
 
-    /// Resumes every sleep whose deadline has passed.
+    /// Resumes every sleep whose deadline has passed, earliest first.
     mutating func fireDue(now: UInt64) {
-        while let first = heap.min, first.deadline <= now {
-            _ = heap.removeMin()
-            pending.removeValue(forKey: first.id)?.resume()
+        while let (_, continuation) = heap.popDue(now: now) {
+            continuation.resume()
         }
     }
 
     /// Fails every pending sleep (the loop is shutting down).
     mutating func failAll(_ error: any Error) {
-        let all = pending
-        pending.removeAll()
-        heap = Heap()
-        for continuation in all.values { continuation.resume(throwing: error) }
+        for continuation in heap.removeAll() { continuation.resume(throwing: error) }
     }
 }

@@ -119,12 +119,15 @@ final class Reactor: @unchecked Sendable {
         var woken = false
     }
 
-    /// One `epoll_wait` with `timeout` ms (-1 blocks); dispatches every event to its registration,
-    /// whose waiters resume (their jobs land in the loop's local queue).
-    func poll(timeout: CInt) -> PollResult {
+    /// One `epoll_pwait2` with a timeout in nanoseconds (nil blocks); dispatches every event to its
+    /// registration, whose waiters resume (their jobs land in the loop's local queue).
+    func poll(timeoutNanoseconds timeout: UInt64?) -> PollResult {
         let count: CInt
+        let nanoseconds = timeout.map { Int64(clamping: $0) } ?? -1
         do {
-            count = try syscall("epoll_wait") { epoll_wait(epollFD, events.baseAddress, CInt(events.count), timeout) }
+            count = try syscall("epoll_wait") {
+                ciopool_epoll_wait_ns(epollFD, events.baseAddress!, CInt(events.count), nanoseconds)
+            }
         } catch {
             // Only EINVAL/ENOMEM are possible here; neither can be recovered by the loop.
             fatalError("epoll_wait on the IOThread's reactor failed: \(error)")

@@ -1,0 +1,66 @@
+import Glibc
+
+/// A monotonic clock (CLOCK_MONOTONIC, nanoseconds) whose `sleep` arms the timer of the current
+/// ``IOThread``'s loop, or outside any pool a thread of ``IOThreadPool/default``: no Dispatch
+/// timer, and the task wakes on the loop that runs it.
+///
+/// Works wherever a `Clock` is accepted:
+///
+/// ```swift
+/// try await Task.sleep(for: .milliseconds(5), clock: IOClock())
+/// try await IOClock().sleep(until: .now.advanced(by: .seconds(1)))
+/// ```
+public struct IOClock: Clock, Sendable {
+    /// A point in time: nanoseconds since an arbitrary start (boot, on Linux).
+    public struct Instant: InstantProtocol, Sendable, Hashable, Comparable, CustomStringConvertible {
+        /// Nanoseconds on CLOCK_MONOTONIC.
+        public var nanoseconds: UInt64
+
+        public init(nanoseconds: UInt64) {
+            self.nanoseconds = nanoseconds
+        }
+
+        /// The current instant.
+        public static var now: Instant { Instant(nanoseconds: monotonicNanoseconds()) }
+
+        public func advanced(by duration: Duration) -> Instant {
+            let (seconds, attoseconds) = duration.components
+            let delta = seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
+            if delta >= 0 {
+                let (sum, overflow) = nanoseconds.addingReportingOverflow(UInt64(delta))
+                return Instant(nanoseconds: overflow ? .max : sum)
+            }
+            let magnitude = delta.magnitude
+            return Instant(nanoseconds: nanoseconds > magnitude ? nanoseconds - magnitude : 0)
+        }
+
+        public func duration(to other: Instant) -> Duration {
+            if other.nanoseconds >= nanoseconds {
+                return .nanoseconds(Int64(clamping: other.nanoseconds - nanoseconds))
+            }
+            return .nanoseconds(-Int64(clamping: nanoseconds - other.nanoseconds))
+        }
+
+        public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+
+        public var description: String { "IOClock.Instant(\(nanoseconds) ns)" }
+    }
+
+    public init() {}
+
+    public var now: Instant { .now }
+
+    /// The loop's timers take nanosecond deadlines (`epoll_pwait2`).
+    public var minimumResolution: Duration { .nanoseconds(1) }
+
+    /// Suspends until `deadline`; throws `CancellationError` if the task is cancelled first
+    /// (the timer is removed at once). `tolerance` is ignored: timers fire as soon as they are due.
+    public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
+        try await IOThread.sleep(untilNanoseconds: deadline.nanoseconds)
+    }
+}
+
+extension Clock where Self == IOClock {
+    /// The loop clock: `Task.sleep(for: .seconds(1), clock: .io)`.
+    public static var io: IOClock { IOClock() }
+}
