@@ -32,6 +32,29 @@ import Testing
         await pool.shutdownGracefully()
     }
 
+    /// README: timers, and per-thread listeners.
+    @Test func timersAndPerThreadListeners() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 2))
+        let listeners = try pool.listenOnEveryThread(SocketAddress("127.0.0.1:0"))
+        try pool.acceptOnEveryThread(listeners) { connection in
+            _ = try? await copy(from: connection, to: connection)
+            connection.close()
+        }
+        let stream = try await TCPStream.connect(to: try listeners[0].localAddress)
+        try await stream.write(Array("tick".utf8))
+        let reply = try await withTimeout(.seconds(5)) { try await stream.read() }  // throws TimeoutError
+        #expect(reply == Array("tick".utf8))
+        try await sleep(for: .milliseconds(10))
+        try await Task.sleep(for: .milliseconds(10), clock: .io)
+        for try await tick in intervals(every: .milliseconds(1)) {
+            print(tick)
+            break
+        }
+        stream.close()
+        for listener in listeners { listener.close() }
+        await pool.shutdown()
+    }
+
     actor ConnectionTable {
         let thread: IOThread
         init(thread: IOThread) { self.thread = thread }
