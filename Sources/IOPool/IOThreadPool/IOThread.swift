@@ -299,7 +299,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
             waitForWork(timeoutNanoseconds: block ? timers.timeout(now: now) : 0)
         }
         // Fail whatever still waits on this loop; the resumed tasks' jobs run here before we exit.
-        reactor.failAll(IOError.loopStopped("I/O wait"))
+        reactor.failAll(.loopStopped)
         timers.failAll(IOError.loopStopped("sleep"))
         while !local.isEmpty {
             let ran = runLocalJobs(limit: Int.max)

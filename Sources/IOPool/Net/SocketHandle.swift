@@ -36,14 +36,19 @@ final class SocketHandle: @unchecked Sendable {
     private let ownerSlot = Atomic<UnsafeMutableRawPointer?>(nil)
     private var registration: Registration?
 
-    init(fd: CInt) {
+    /// Whether this is a stream socket: a hang-up or error ends a stream for good, so its readiness
+    /// becomes sticky; a datagram socket keeps working after an error (see `Registration`).
+    let isStream: Bool
+
+    init(fd: CInt, isStream: Bool = true) {
         self.fd = fd
+        self.isStream = isStream
     }
 
     /// Opens a non-blocking, close-on-exec socket.
     convenience init(family: CInt, type: CInt, operation: StaticString = "socket") throws(IOError) {
         let fd = try syscall(operation) { Glibc.socket(family, type | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0) }
-        self.init(fd: fd)
+        self.init(fd: fd, isStream: type == CInt(SOCK_STREAM.rawValue))
     }
 
     deinit {
@@ -51,7 +56,7 @@ final class SocketHandle: @unchecked Sendable {
         // here. The loop's job must not capture `self` (it is being destroyed), only the registration.
         if lifetime.load(ordering: .acquiring) & SocketHandle.closedBit == 0 {
             if let owner = registeredOwner, let registration {
-                owner.execute { owner.reactor.deregister(registration, error: .closed("I/O wait")) }
+                owner.execute { owner.reactor.deregister(registration, .closed) }
             }
             Glibc.close(fd)
         }
@@ -106,12 +111,12 @@ final class SocketHandle: @unchecked Sendable {
         guard let owner = registeredOwner else { return }
         if owner.isCurrent {
             if let registration {
-                owner.reactor.deregister(registration, error: .closed("I/O wait"))
+                owner.reactor.deregister(registration, .closed)
             }
         } else {
             // `registration` is owner-confined: read it on the owner, in the job.
             owner.execute { [self] in
-                if let registration { owner.reactor.deregister(registration, error: .closed("I/O wait")) }
+                if let registration { owner.reactor.deregister(registration, .closed) }
             }
         }
     }
@@ -138,7 +143,7 @@ final class SocketHandle: @unchecked Sendable {
     /// The registration, created on first use. Owner's loop thread only.
     private func registrationOnOwner(_ owner: IOThread, _ operation: StaticString) throws(IOError) -> Registration {
         if let registration { return registration }
-        let created = try withFD(operation) { (fd) throws(IOError) in try owner.reactor.register(fd: fd, loop: owner) }
+        let created = try withFD(operation) { (fd) throws(IOError) in try owner.reactor.register(fd: fd, loop: owner, isStream: isStream) }
         registration = created
         return created
     }

@@ -75,9 +75,9 @@ final class Reactor: @unchecked Sendable {
     }
 
     /// Registers `fd` edge-triggered for read and write readiness.
-    func register(fd: CInt, loop: IOThread) throws(IOError) -> Registration {
+    func register(fd: CInt, loop: IOThread, isStream: Bool) throws(IOError) -> Registration {
         nextRegistrationID &+= 1
-        let registration = Registration(fd: fd, id: nextRegistrationID, loop: loop)
+        let registration = Registration(fd: fd, id: nextRegistrationID, loop: loop, isStream: isStream)
         var event = epoll_event()
         event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
         event.data.u64 = UInt64(registration.id) << 32 | UInt64(UInt32(bitPattern: fd))
@@ -93,22 +93,22 @@ final class Reactor: @unchecked Sendable {
 
     /// Removes `registration` from the table and fails its waiters with `error`.
     /// The caller closes the fd afterwards, which removes it from the epoll set.
-    func deregister(_ registration: Registration, error: IOError) {
+    func deregister(_ registration: Registration, _ failure: Registration.Failure) {
         let index = Int(registration.fd)
         if index < table.count, let current = table[index], current === registration {
             table[index] = nil
             registrationCount -= 1
         }
-        registration.fail(error)
+        registration.fail(failure)
     }
 
     /// Fails every registration's waiters (the loop is shutting down).
-    func failAll(_ error: IOError) {
+    func failAll(_ failure: Registration.Failure) {
         for index in table.indices {
             if let registration = table[index] {
                 table[index] = nil
                 registrationCount -= 1
-                registration.fail(error)
+                registration.fail(failure)
             }
         }
     }

@@ -6,6 +6,8 @@ import Glibc
 struct Waiter {
     let id: UInt64
     let continuation: UnsafeContinuation<Void, any Error>
+    /// What the task waits to do ("read", "accept", ...), for the error if the wait fails.
+    let operation: StaticString
     /// The `TaskIOCancellation` scope that can cancel this waiter, if any.
     var scope: ObjectIdentifier? = nil
 }
@@ -32,21 +34,25 @@ final class Registration: @unchecked Sendable {
 
     var readReady = true
     var writeReady = true
-    /// Sticky: the peer closed its side (RDHUP), or the connection hung up or failed (HUP, ERR).
-    /// With edge-triggered epoll such an event may arrive together with the last data; a short
-    /// read of that data must not clear readiness, or the next read would wait for an edge that
-    /// never comes (tokio keeps the same "read closed" bit).
+    /// Sticky, for stream sockets: the peer closed its side (RDHUP), or the connection hung up or
+    /// failed (HUP, ERR). With edge-triggered epoll such an event may arrive together with the last
+    /// data; a short read of that data must not clear readiness, or the next read would wait for
+    /// an edge that never comes (tokio keeps the same "read closed" bit). Datagram sockets never set
+    /// them: a UDP socket keeps working after an error (ECONNREFUSED is reported once), and sticky
+    /// readiness would make every later wait retry without suspending.
     private var readClosed = false
     private var writeClosed = false
+    private let isStream: Bool
     var reader: Waiter?
     var writer: Waiter?
     /// False once deregistered: late wake-ups and waits see it.
     var isActive = true
 
-    init(fd: CInt, id: UInt32, loop: IOThread) {
+    init(fd: CInt, id: UInt32, loop: IOThread, isStream: Bool) {
         self.fd = fd
         self.id = id
         self.loop = loop
+        self.isStream = isStream
     }
 
     enum Interest: Sendable { case read, write }
@@ -63,8 +69,10 @@ final class Registration: @unchecked Sendable {
     func handle(events: UInt32) {
         let readable = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
         let writable = EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
-        if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readClosed = true }
-        if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writeClosed = true }
+        if isStream {
+            if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readClosed = true }
+            if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writeClosed = true }
+        }
         if events & readable != 0 {
             readReady = true
             if let waiter = reader {
@@ -104,14 +112,14 @@ final class Registration: @unchecked Sendable {
             defer { scope.endWait() }
             let tag = ObjectIdentifier(scope)
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                install(Waiter(id: loop.reactor.makeWaiterID(), continuation: continuation, scope: tag), interest)
+                install(Waiter(id: loop.reactor.makeWaiterID(), continuation: continuation, operation: operation, scope: tag), interest)
             }
             return
         }
         let id = loop.reactor.makeWaiterID()
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                install(Waiter(id: id, continuation: continuation), interest)
+                install(Waiter(id: id, continuation: continuation, operation: operation), interest)
             }
         } onCancel: {
             self.loop.execute { self.cancelWaiter(id: id) }
@@ -151,16 +159,29 @@ final class Registration: @unchecked Sendable {
         }
     }
 
-    /// Resumes both waiters with `error` and marks the registration inactive.
-    func fail(_ error: IOError) {
+    /// Why waits end without readiness.
+    enum Failure {
+        /// The socket was closed.
+        case closed
+        /// The loop shut down.
+        case loopStopped
+
+        func error(_ operation: StaticString) -> IOError {
+            self == .closed ? .closed("\(operation)") : .loopStopped("\(operation)")
+        }
+    }
+
+    /// Resumes both waiters with the error for `failure` (naming each one's operation) and marks
+    /// the registration inactive.
+    func fail(_ failure: Failure) {
         isActive = false
         if let waiter = reader {
             reader = nil
-            waiter.continuation.resume(throwing: error)
+            waiter.continuation.resume(throwing: failure.error(waiter.operation))
         }
         if let waiter = writer {
             writer = nil
-            waiter.continuation.resume(throwing: error)
+            waiter.continuation.resume(throwing: failure.error(waiter.operation))
         }
     }
 }

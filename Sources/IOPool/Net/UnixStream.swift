@@ -1,0 +1,197 @@
+import Glibc
+import SystemPackage
+
+/// A connected Unix-domain stream socket: ``TCPStream`` for a ``UnixSocketAddress``.
+///
+/// Reading, writing, half-close, cancellation and closing behave exactly as on a ``TCPStream``
+/// (the same non-blocking core): ``read(into:)`` returns 0 at end of stream, writes never raise
+/// `SIGPIPE` (they throw `EPIPE`), a cancelled read or write throws `CancellationError` and leaves
+/// the stream usable, and ``close()`` fails pending operations with `EBADF`.
+///
+/// ```swift
+/// let stream = try await UnixStream.connect(to: UnixSocketAddress(path: "/run/myapp.sock"))
+/// try await stream.write(Array("hello".utf8))
+/// try stream.shutdown(.write)            // half-close: the peer reads EOF
+/// let reply = try await stream.read()    // [] at EOF
+/// stream.close()
+///
+/// let (a, b) = try UnixStream.pair()     // connected, no address (socketpair(2))
+/// ```
+public final class UnixStream: AsyncByteReader, AsyncByteWriter, Sendable {
+    let handle: SocketHandle
+
+    init(handle: SocketHandle) {
+        self.handle = handle
+    }
+
+    deinit {
+        handle.close()
+    }
+
+    /// Connects to the listener at `address`.
+    ///
+    /// A Unix-domain connect completes at once or fails at once; it never waits for the server to
+    /// accept. With the listener's accept queue full it fails with `EAGAIN` (as in Go and tokio: the
+    /// kernel offers no readiness event to wait for).
+    ///
+    /// - Throws: ``IOError`` with the operation `"connect to <address>"`: `ENOENT` if nothing exists
+    ///   at the path, `ECONNREFUSED` if a socket file exists but nothing listens on it (or, for an
+    ///   abstract name, nothing is bound to it), `EACCES` if the path's permissions forbid it.
+    public static func connect(to address: UnixSocketAddress) async throws -> UnixStream {
+        let stream = UnixStream(handle: try SocketHandle(family: AF_UNIX, type: CInt(SOCK_STREAM.rawValue)))
+        _ = try stream.handle.withFD("connect") { (fd) throws(IOError) in
+            switch rawSyscall("connect", { address.withSockAddr { Glibc.connect(fd, $0, $1) } }) {
+            case .done:
+                return
+            case .failed(let errno) where errno == .resourceTemporarilyUnavailable || errno == .wouldBlock:
+                throw IOError(errno: errno, operation: "connect to \(address)", detail: "the listener's accept queue is full")
+            case .failed(let errno):
+                throw IOError(errno: errno, operation: "connect to \(address)")
+            }
+        }
+        return stream
+    }
+
+    /// A connected pair of unnamed streams (`socketpair(2)`): what one writes, the other reads.
+    public static func pair() throws(IOError) -> (UnixStream, UnixStream) {
+        var fds: [CInt] = [-1, -1]
+        _ = try syscall("socketpair") {
+            socketpair(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, &fds)
+        }
+        return (UnixStream(handle: SocketHandle(fd: fds[0])), UnixStream(handle: SocketHandle(fd: fds[1])))
+    }
+
+    // MARK: Reading and writing
+
+    /// Reads up to `buffer.count` bytes into `buffer`; returns 0 at end of stream.
+    ///
+    /// `buffer` must stay valid until the call returns.
+    nonisolated(nonsending)
+    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        try await handle.readStream(into: buffer)
+    }
+
+    /// Reads what is available, up to `maxBytes`; returns `[]` at end of stream.
+    nonisolated(nonsending)
+    public func read(maxBytes: Int = 16384) async throws -> [UInt8] {
+        precondition(maxBytes > 0, "read(maxBytes:) needs maxBytes > 0")
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maxBytes, alignment: 1)
+        defer { buffer.deallocate() }
+        let count = try await handle.readStream(into: buffer)
+        return Array(buffer[..<count])
+    }
+
+    /// Writes every byte of `buffer`, suspending while the socket buffer is full (backpressure:
+    /// nothing is buffered in user space).
+    nonisolated(nonsending)
+    public func write(_ buffer: UnsafeRawBufferPointer) async throws {
+        try await handle.writeStream(buffer)
+    }
+
+    /// Writes every byte of `bytes` (e.g. `[UInt8]`, `ArraySlice<UInt8>`, `"text".utf8`).
+    nonisolated(nonsending)
+    public func write<Bytes: Collection<UInt8> & Sendable>(_ bytes: Bytes) async throws {
+        try await handle.writeStream(bytes)
+    }
+
+    // MARK: Shutdown, close, addresses
+
+    /// Shuts down one or both directions without closing the socket (`shutdown(2)`).
+    public func shutdown(_ direction: TCPStream.ShutdownDirection) throws(IOError) {
+        try handle.shutdownStream(direction)
+    }
+
+    /// Closes the stream. Pending and later operations fail with `EBADF`. Idempotent; never
+    /// blocks. Dropping the last reference closes it too.
+    public func close() {
+        handle.close()
+    }
+
+    /// The local end's address: `nil` if it is unnamed (a client, or one end of a ``pair()``). On a
+    /// stream accepted by a ``UnixListener``, the listener's address.
+    public var localAddress: UnixSocketAddress? {
+        get throws(IOError) { try handle.unixAddress("getsockname") { getsockname($0, $1, $2) } }
+    }
+
+    /// The peer's address: the listener's address for a stream from ``connect(to:)``; `nil` for an
+    /// unnamed peer (an accepted client, or the other end of a ``pair()``).
+    public var remoteAddress: UnixSocketAddress? {
+        get throws(IOError) { try handle.unixAddress("getpeername") { getpeername($0, $1, $2) } }
+    }
+}
+
+// MARK: - Byte-stream I/O on a socket
+
+// Written once for every stream socket. `TCPStream` has the same code inline today; the plan is to
+// move this extension into SocketHandle.swift (or SocketHandle+Stream.swift) and make TCPStream's
+// methods forward to it, as UnixStream's do.
+extension SocketHandle {
+    /// `read(2)` into `buffer`, waiting for readiness; 0 at end of stream.
+    nonisolated(nonsending)
+    func readStream(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        precondition(buffer.count > 0, "read(into:) needs a non-empty buffer")
+        return try await perform(.read, "read") { (fd) throws(IOError) -> IOAttempt<Int> in
+            switch try nonBlockingSyscall("read", { Glibc.read(fd, buffer.baseAddress, buffer.count) }) {
+            case .wouldBlock: return .wouldBlock
+            // A short, non-empty read drained the socket buffer (edge-triggered epoll).
+            case .done(let count): return count > 0 && count < buffer.count ? .drained(count) : .complete(count)
+            }
+        }
+    }
+
+    /// Writes all of `buffer`: first what the socket takes now, then waiting for writability.
+    nonisolated(nonsending)
+    func writeStream(_ buffer: UnsafeRawBufferPointer) async throws {
+        var offset = try writeStreamWithoutWaiting(buffer)
+        while offset < buffer.count {
+            offset += try await perform(.write, "write") { (fd) throws(IOError) in
+                try Self.sendAttempt(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...]))
+            }
+        }
+    }
+
+    /// Writes what the socket buffer takes now; returns the byte count (0 if it is full).
+    func writeStreamWithoutWaiting(_ buffer: UnsafeRawBufferPointer) throws(IOError) -> Int {
+        guard !buffer.isEmpty else { return 0 }
+        return try attemptNow(.write, "write") { (fd) throws(IOError) in try Self.sendAttempt(fd, buffer) } ?? 0
+    }
+
+    /// Writes all of `bytes`, borrowing their storage anew for every attempt (a pointer never
+    /// crosses a suspension); a collection without contiguous storage is copied into an array first.
+    nonisolated(nonsending)
+    func writeStream<Bytes: Collection<UInt8> & Sendable>(_ bytes: Bytes) async throws {
+        guard bytes.withContiguousStorageIfAvailable({ _ in () }) != nil else {
+            return try await writeStream(Array(bytes))
+        }
+        let total = bytes.count
+        var offset = 0
+        while offset < total {
+            offset += try await perform(.write, "write") { (fd) throws(IOError) in
+                try bytes.withContiguousStorageIfAvailable { storage in
+                    let rest = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage)[offset...])
+                    return Result { () throws(IOError) in try Self.sendAttempt(fd, rest) }
+                }!.get()
+            }
+        }
+    }
+
+    /// One `send(2)` with `MSG_NOSIGNAL` (a reset peer gives `EPIPE`, not `SIGPIPE`). A short send
+    /// filled the socket buffer.
+    private static func sendAttempt(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) throws(IOError) -> IOAttempt<Int> {
+        switch try nonBlockingSyscall("write", { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }) {
+        case .wouldBlock: return .wouldBlock
+        case .done(let count): return count < buffer.count ? .drained(count) : .complete(count)
+        }
+    }
+
+    /// `shutdown(2)` of one or both directions.
+    func shutdownStream(_ direction: TCPStream.ShutdownDirection) throws(IOError) {
+        let how: CInt
+        switch direction {
+        case .read: how = CInt(SHUT_RD)
+        case .write: how = CInt(SHUT_WR)
+        case .both: how = CInt(SHUT_RDWR)
+        }
+        _ = try withFD("shutdown") { (fd) throws(IOError) in try syscall("shutdown") { Glibc.shutdown(fd, how) } }
+    }
+}
