@@ -9,3 +9,12 @@ public protocol AsyncByteWriter: Sendable {
     /// Writes every byte of `buffer`, suspending while the peer does not read.
     nonisolated(nonsending) func write(_ buffer: UnsafeRawBufferPointer) async throws
 }
+
+/// A stream type backed by a socket (TCPStream, UnixStream): lets `copy` reach the socket core and
+/// try a write synchronously before awaiting.
+protocol SocketByteStream: AnyObject {
+    var handle: SocketHandle { get }
+}
+
+extension TCPStream: SocketByteStream {}
+extension UnixStream: SocketByteStream {}

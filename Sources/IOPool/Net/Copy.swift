@@ -15,15 +15,22 @@ public func copy(
     precondition(bufferSize > 0, "copy needs bufferSize > 0")
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
     defer { buffer.deallocate() }
-    // Writing to a TCPStream is tried synchronously first: an `await` that does not suspend still
-    // costs a runtime executor check, and a small echo is almost always written at once.
-    let stream = destination as? TCPStream
+    // Writing to a socket stream is tried synchronously first: an `await` that does not suspend
+    // still costs a runtime executor check, and a small echo is almost always written at once.
+    // Reading from one calls the socket core directly, one async frame (one such check) fewer.
+    let socketDestination = (destination as? any SocketByteStream)?.handle
+    let socketSource = (source as? any SocketByteStream)?.handle
     var total = 0
     while true {
-        let count = try await source.read(into: buffer)
+        let count: Int
+        if let socketSource {
+            count = try await socketSource.readStream(into: buffer)
+        } else {
+            count = try await source.read(into: buffer)
+        }
         if count == 0 { return total }
         let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<count])
-        let written = try stream?.writeWithoutWaiting(chunk) ?? 0
+        let written = try socketDestination?.writeStreamWithoutWaiting(chunk) ?? 0
         if written < count {
             try await destination.write(UnsafeRawBufferPointer(rebasing: chunk[written...]))
         }

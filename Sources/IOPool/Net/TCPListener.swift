@@ -65,30 +65,7 @@ public final class TCPListener: Sendable {
     /// Waits for the next connection.
     nonisolated(nonsending)
     public func accept() async throws -> TCPStream {
-        while true {
-            do {
-                let fd = try await handle.perform(.read, "accept") { (fd) throws(IOError) -> IOAttempt<CInt> in
-                    while true {
-                        switch rawSyscall("accept4", {
-                            ciopool_accept4(fd, CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue))
-                        }) {
-                        case .done(let accepted):
-                            return .complete(accepted)
-                        case .failed(let errno) where errno == .resourceTemporarilyUnavailable || errno == .wouldBlock:
-                            return .wouldBlock
-                        case .failed(let errno) where TCPListener.isClientGone(errno):
-                            continue  // this client is gone (or refused by a firewall rule): take the next
-                        case .failed(let errno):
-                            throw IOError(errno: errno, operation: "accept")
-                        }
-                    }
-                }
-                return TCPStream(handle: SocketHandle(fd: fd))
-            } catch let error as IOError where TCPListener.isResourceExhaustion(error.errno) {
-                backoffs.wrappingAdd(1, ordering: .relaxed)
-                try await IOThread.sleep(nanoseconds: TCPListener.acceptBackoff.wholeNanoseconds)
-            }
-        }
+        TCPStream(handle: try await handle.acceptConnection { backoffs.wrappingAdd(1, ordering: .relaxed) })
     }
 
     /// accept(2) errors that concern one queued client, not the listener.

@@ -68,16 +68,7 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
     /// `buffer` must stay valid until the call returns.
     nonisolated(nonsending)
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        precondition(buffer.count > 0, "read(into:) needs a non-empty buffer")
-        return try await handle.perform(.read, "read") { (fd) throws(IOError) -> IOAttempt<Int> in
-            switch try nonBlockingSyscall("read", { Glibc.read(fd, buffer.baseAddress, buffer.count) }) {
-            case .wouldBlock:
-                return .wouldBlock
-            case .done(let count):
-                // A short (non-empty) read means the socket buffer was drained (edge-triggered epoll).
-                return count > 0 && count < buffer.count ? .drained(count) : .complete(count)
-            }
-        }
+        try await handle.readStream(into: buffer)
     }
 
     /// Reads what is available, up to `maxBytes`; returns `[]` at end of stream.
@@ -97,52 +88,13 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
     /// nothing is buffered in user space).
     nonisolated(nonsending)
     public func write(_ buffer: UnsafeRawBufferPointer) async throws {
-        var offset = try writeWithoutWaiting(buffer)
-        while offset < buffer.count {
-            offset += try await handle.perform(.write, "write") { (fd) throws(IOError) -> IOAttempt<Int> in
-                try TCPStream.sendAttempt(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...]))
-            }
-        }
-    }
-
-    /// Writes what the socket buffer takes now, without suspending; returns the byte count (0 if
-    /// the buffer is full).
-    func writeWithoutWaiting(_ buffer: UnsafeRawBufferPointer) throws(IOError) -> Int {
-        guard !buffer.isEmpty else { return 0 }
-        return try handle.attemptNow(.write, "write") { (fd) throws(IOError) in try TCPStream.sendAttempt(fd, buffer) } ?? 0
-    }
-
-    private static func sendAttempt(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) throws(IOError) -> IOAttempt<Int> {
-        switch try nonBlockingSyscall("write", { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }) {
-        case .wouldBlock: return .wouldBlock
-        case .done(let count): return count < buffer.count ? .drained(count) : .complete(count)
-        }
+        try await handle.writeStream(buffer)
     }
 
     /// Writes every byte of `bytes` (e.g. `[UInt8]`, `ArraySlice<UInt8>`, `"text".utf8`).
     nonisolated(nonsending)
     public func write<Bytes: Collection<UInt8> & Sendable>(_ bytes: Bytes) async throws {
-        let contiguous = bytes.withContiguousStorageIfAvailable { _ in true } ?? false
-        if !contiguous { return try await write(Array(bytes)) }
-        var offset = 0
-        let total = bytes.count
-        while offset < total {
-            offset += try await handle.perform(.write, "write") { (fd) throws(IOError) -> IOAttempt<Int> in
-                let remaining = total - offset
-                // Each attempt takes the pointer anew: it never crosses a suspension.
-                let outcome = bytes.withContiguousStorageIfAvailable { storage in
-                    Result { () throws(IOError) in
-                        try nonBlockingSyscall("write") {
-                            send(fd, UnsafeRawPointer(storage.baseAddress!) + offset, remaining, CInt(MSG_NOSIGNAL))
-                        }
-                    }
-                }!
-                switch try outcome.get() {
-                case .wouldBlock: return .wouldBlock
-                case .done(let count): return count < remaining ? .drained(count) : .complete(count)
-                }
-            }
-        }
+        try await handle.writeStream(bytes)
     }
 
     // MARK: Shutdown, close, options
@@ -159,13 +111,7 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
 
     /// Shuts down one or both directions without closing the socket (`shutdown(2)`).
     public func shutdown(_ direction: ShutdownDirection) throws(IOError) {
-        let how: CInt
-        switch direction {
-        case .read: how = CInt(SHUT_RD)
-        case .write: how = CInt(SHUT_WR)
-        case .both: how = CInt(SHUT_RDWR)
-        }
-        _ = try handle.withFD("shutdown") { (fd) throws(IOError) in try syscall("shutdown") { Glibc.shutdown(fd, how) } }
+        try handle.shutdownStream(direction)
     }
 
     /// Closes the connection. Pending and later operations fail with `EBADF`. Idempotent; never

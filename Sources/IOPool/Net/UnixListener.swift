@@ -149,38 +149,3 @@ public final class UnixListener: Sendable {
         handle.close()
     }
 }
-
-extension SocketHandle {
-    /// Accepts one connection on a listening socket: a non-blocking, close-on-exec socket.
-    ///
-    /// A client that went away while queued is skipped; running out of descriptors or memory calls
-    /// `onBackoff`, waits ``TCPListener/acceptBackoff`` and tries again (see ``TCPListener``).
-    /// `TCPListener.accept()` has the same loop inline; it can call this instead.
-    nonisolated(nonsending)
-    func acceptConnection(onBackoff: () -> Void) async throws -> SocketHandle {
-        while true {
-            do {
-                let fd = try await perform(.read, "accept") { (fd) throws(IOError) -> IOAttempt<CInt> in
-                    while true {
-                        switch rawSyscall("accept4", {
-                            ciopool_accept4(fd, CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue))
-                        }) {
-                        case .done(let accepted):
-                            return .complete(accepted)
-                        case .failed(let errno) where errno == .resourceTemporarilyUnavailable || errno == .wouldBlock:
-                            return .wouldBlock
-                        case .failed(let errno) where TCPListener.isClientGone(errno):
-                            continue
-                        case .failed(let errno):
-                            throw IOError(errno: errno, operation: "accept")
-                        }
-                    }
-                }
-                return SocketHandle(fd: fd)
-            } catch let error as IOError where TCPListener.isResourceExhaustion(error.errno) {
-                onBackoff()
-                try await IOThread.sleep(nanoseconds: TCPListener.acceptBackoff.wholeNanoseconds)
-            }
-        }
-    }
-}

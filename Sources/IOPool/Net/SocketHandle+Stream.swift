@@ -1,0 +1,111 @@
+import CIOPoolShims
+import Glibc
+import SystemPackage
+
+// The byte-stream and accept operations shared by the stream socket types (TCPStream and
+// UnixStream, TCPListener and UnixListener), written once on the socket core.
+
+extension SocketHandle {
+    /// `read(2)` into `buffer`, waiting for readiness; 0 at end of stream.
+    nonisolated(nonsending)
+    func readStream(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        precondition(buffer.count > 0, "read(into:) needs a non-empty buffer")
+        return try await perform(.read, "read") { (fd) throws(IOError) -> IOAttempt<Int> in
+            switch try nonBlockingSyscall("read", { Glibc.read(fd, buffer.baseAddress, buffer.count) }) {
+            case .wouldBlock: return .wouldBlock
+            // A short, non-empty read drained the socket buffer (edge-triggered epoll).
+            case .done(let count): return count > 0 && count < buffer.count ? .drained(count) : .complete(count)
+            }
+        }
+    }
+
+    /// Writes all of `buffer`: first what the socket takes now, then waiting for writability.
+    nonisolated(nonsending)
+    func writeStream(_ buffer: UnsafeRawBufferPointer) async throws {
+        var offset = try writeStreamWithoutWaiting(buffer)
+        while offset < buffer.count {
+            offset += try await perform(.write, "write") { (fd) throws(IOError) in
+                try Self.sendAttempt(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...]))
+            }
+        }
+    }
+
+    /// Writes what the socket buffer takes now; returns the byte count (0 if it is full).
+    func writeStreamWithoutWaiting(_ buffer: UnsafeRawBufferPointer) throws(IOError) -> Int {
+        guard !buffer.isEmpty else { return 0 }
+        return try attemptNow(.write, "write") { (fd) throws(IOError) in try Self.sendAttempt(fd, buffer) } ?? 0
+    }
+
+    /// Writes all of `bytes`, borrowing their storage anew for every attempt (a pointer never
+    /// crosses a suspension); a collection without contiguous storage is copied into an array first.
+    nonisolated(nonsending)
+    func writeStream<Bytes: Collection<UInt8> & Sendable>(_ bytes: Bytes) async throws {
+        guard bytes.withContiguousStorageIfAvailable({ _ in () }) != nil else {
+            return try await writeStream(Array(bytes))
+        }
+        let total = bytes.count
+        var offset = 0
+        while offset < total {
+            offset += try await perform(.write, "write") { (fd) throws(IOError) in
+                try bytes.withContiguousStorageIfAvailable { storage in
+                    let rest = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage)[offset...])
+                    return Result { () throws(IOError) in try Self.sendAttempt(fd, rest) }
+                }!.get()
+            }
+        }
+    }
+
+    /// One `send(2)` with `MSG_NOSIGNAL` (a reset peer gives `EPIPE`, not `SIGPIPE`). A short send
+    /// filled the socket buffer.
+    private static func sendAttempt(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) throws(IOError) -> IOAttempt<Int> {
+        switch try nonBlockingSyscall("write", { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }) {
+        case .wouldBlock: return .wouldBlock
+        case .done(let count): return count < buffer.count ? .drained(count) : .complete(count)
+        }
+    }
+
+    /// `shutdown(2)` of one or both directions.
+    func shutdownStream(_ direction: TCPStream.ShutdownDirection) throws(IOError) {
+        let how: CInt
+        switch direction {
+        case .read: how = CInt(SHUT_RD)
+        case .write: how = CInt(SHUT_WR)
+        case .both: how = CInt(SHUT_RDWR)
+        }
+        _ = try withFD("shutdown") { (fd) throws(IOError) in try syscall("shutdown") { Glibc.shutdown(fd, how) } }
+    }
+
+    // MARK: Accepting
+
+    /// Accepts one connection on a listening socket: a non-blocking, close-on-exec socket.
+    ///
+    /// A client that went away while queued is skipped; running out of descriptors or memory calls
+    /// `onBackoff`, waits ``TCPListener/acceptBackoff`` and tries again (see ``TCPListener``).
+    nonisolated(nonsending)
+    func acceptConnection(onBackoff: () -> Void) async throws -> SocketHandle {
+        while true {
+            do {
+                let fd = try await perform(.read, "accept") { (fd) throws(IOError) -> IOAttempt<CInt> in
+                    while true {
+                        switch rawSyscall("accept4", {
+                            ciopool_accept4(fd, CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue))
+                        }) {
+                        case .done(let accepted):
+                            return .complete(accepted)
+                        case .failed(let errno) where errno == .resourceTemporarilyUnavailable || errno == .wouldBlock:
+                            return .wouldBlock
+                        case .failed(let errno) where TCPListener.isClientGone(errno):
+                            continue
+                        case .failed(let errno):
+                            throw IOError(errno: errno, operation: "accept")
+                        }
+                    }
+                }
+                return SocketHandle(fd: fd)
+            } catch let error as IOError where TCPListener.isResourceExhaustion(error.errno) {
+                onBackoff()
+                try await IOThread.sleep(nanoseconds: TCPListener.acceptBackoff.wholeNanoseconds)
+            }
+        }
+    }
+}
