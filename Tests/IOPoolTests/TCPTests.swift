@@ -598,24 +598,6 @@ private final class SharedInt: Sendable {
     var value: Int { storage.load(ordering: .relaxed) }
 }
 
-private struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Awaits `task`; if the awaiting test is cancelled (its time limit), runs `onCancel` and cancels the
-/// task, so that a task stuck on a bug ends and the test fails instead of hanging.
-private func value<Success: Sendable>(
-    of task: Task<Success, any Error>, onCancel: @Sendable () -> Void
-) async throws -> Success {
-    try await withTaskCancellationHandler {
-        try await task.value
-    } onCancel: {
-        onCancel()
-        task.cancel()
-    }
-}
-
 /// Connects a client to a fresh listener; returns both ends and the listener (used from off-pool).
 private func connectedPair() async throws -> (client: TCPStream, server: TCPStream, listener: TCPListener) {
     let listener = try TCPListener.bind(.loopbackIPv4(port: 0))
@@ -623,25 +605,6 @@ private func connectedPair() async throws -> (client: TCPStream, server: TCPStre
     async let accepted = listener.accept()
     let client = try await TCPStream.connect(to: address)
     return (client, try await accepted, listener)
-}
-
-private func readToEnd(_ stream: TCPStream) async throws -> [UInt8] {
-    var result: [UInt8] = []
-    while true {
-        let chunk = try await stream.read()
-        if chunk.isEmpty { return result }
-        result += chunk
-    }
-}
-
-private func readExactly(_ stream: TCPStream, _ count: Int) async throws -> [UInt8] {
-    var result: [UInt8] = []
-    while result.count < count {
-        let chunk = try await stream.read(maxBytes: count - result.count)
-        if chunk.isEmpty { throw TestFailure("end of stream after \(result.count) of \(count) bytes") }
-        result += chunk
-    }
-    return result
 }
 
 /// Reads to end of stream, checking every byte against `expected`; returns the number of bytes read.
@@ -665,62 +628,9 @@ private func pattern(count: Int) -> [UInt8] {
     (0..<count).map { UInt8(truncatingIfNeeded: $0 % 251) }
 }
 
-/// `count` bytes that start with `index` (little endian) and differ for every index.
-private func distinctMessage(_ index: Int, count: Int) -> [UInt8] {
-    var message = withUnsafeBytes(of: UInt32(index).littleEndian) { Array($0) }
-    message += (message.count..<count).map { UInt8(truncatingIfNeeded: index &* 31 &+ $0 &* 7) }
-    return message
-}
-
 /// Makes `close()` send a RST instead of a FIN (SO_LINGER on, timeout 0).
 private func resetOnClose(_ stream: TCPStream) throws {
     try stream.handle.setOption(level: SOL_SOCKET, name: SO_LINGER, linger(l_onoff: 1, l_linger: 0), "setsockopt(SO_LINGER)")
-}
-
-/// A short text for an operation's outcome: "returned N bytes", "ok", or "IOError <ERRNO> <operation>".
-private func outcome(_ operation: () async throws -> [UInt8]) async -> String {
-    do {
-        return "returned \(try await operation().count) bytes"
-    } catch {
-        return describe(error)
-    }
-}
-
-private func outcome(_ operation: () async throws -> Void) async -> String {
-    do {
-        try await operation()
-        return "ok"
-    } catch {
-        return describe(error)
-    }
-}
-
-private func describe(_ error: any Error) -> String {
-    if let error = error as? IOError {
-        let names: [Errno: String] = [
-            .connectionReset: "ECONNRESET", .brokenPipe: "EPIPE", .badFileDescriptor: "EBADF",
-            .canceled: "ECANCELED", .connectionRefused: "ECONNREFUSED",
-        ]
-        return "IOError \(names[error.errno] ?? "errno \(error.errno.rawValue)") \(error.operation)"
-    }
-    if let error = error as? SpawnAllError<any Error> {
-        switch error {
-        case .sequence(let inner): return "sequence: \(describe(inner))"
-        case .spawn(let inner): return "spawn: \(inner)"
-        }
-    }
-    if error is CancellationError { return "CancellationError" }
-    return "\(type(of: error)): \(error)"
-}
-
-private func isCancellation<Success>(_ result: Result<Success, any Error>) -> Bool {
-    if case .failure(let error) = result { return error is CancellationError }
-    return false
-}
-
-private func ioErrno<Success>(_ result: Result<Success, any Error>) -> Errno? {
-    if case .failure(let error) = result { return (error as? IOError)?.errno }
-    return nil
 }
 
 /// After `close()`: every operation on `stream` throws `IOError` with `EBADF`.
@@ -843,7 +753,7 @@ extension TCPTests {
             }
             return (child, Task.isCancelled)
         }
-        let result = try await value(of: Task { await parent.value }) { server.close() }
+        let result = await value(of: parent) { server.close() }
         #expect(result.child == "CancellationError")
         #expect(!result.parentCancelled)
         client.close()
@@ -867,7 +777,7 @@ extension TCPTests {
         }
         reader.cancel()
         open.finish()
-        let outcomes = try await value(of: Task { await reader.value }) { server.close() }
+        let outcomes = await value(of: reader) { server.close() }
         #expect(outcomes == ["returned 4 bytes", "CancellationError"])
         client.close()
         server.close()

@@ -26,3 +26,118 @@ final class Counter: Sendable {
     func increment() { value.add(1, ordering: .relaxed) }
     var count: Int { value.load(ordering: .relaxed) }
 }
+
+// MARK: Helpers shared by the socket tests
+
+import IOPool
+import SystemPackage
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Awaits `task`; if the awaiting test is cancelled (its time limit), runs `onCancel` and cancels the
+/// task, so that a task stuck on a bug ends and the test fails instead of hanging.
+func value<Success: Sendable>(
+    of task: Task<Success, any Error>, onCancel: @Sendable () -> Void
+) async throws -> Success {
+    try await withTaskCancellationHandler {
+        try await task.value
+    } onCancel: {
+        onCancel()
+        task.cancel()
+    }
+}
+
+/// The non-throwing form of `value(of:onCancel:)`.
+func value<Success: Sendable>(of task: Task<Success, Never>, onCancel: @Sendable () -> Void) async -> Success {
+    await withTaskCancellationHandler {
+        await task.value
+    } onCancel: {
+        onCancel()
+        task.cancel()
+    }
+}
+
+/// Reads until end of stream.
+func readToEnd(_ stream: some AsyncByteReader) async throws -> [UInt8] {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16384, alignment: 1)
+    defer { buffer.deallocate() }
+    var result: [UInt8] = []
+    while true {
+        let count = try await stream.read(into: buffer)
+        if count == 0 { return result }
+        result += buffer[..<count]
+    }
+}
+
+/// Reads exactly `count` bytes; end of stream before that is a `TestFailure`.
+func readExactly(_ stream: some AsyncByteReader, _ count: Int) async throws -> [UInt8] {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 1)
+    defer { buffer.deallocate() }
+    var result: [UInt8] = []
+    while result.count < count {
+        let read = try await stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<(count - result.count)]))
+        if read == 0 { throw TestFailure("end of stream after \(result.count) of \(count) bytes") }
+        result += buffer[..<read]
+    }
+    return result
+}
+
+/// `count` bytes that start with `index` (little endian) and differ for every index.
+func distinctMessage(_ index: Int, count: Int) -> [UInt8] {
+    var message = withUnsafeBytes(of: UInt32(index).littleEndian) { Array($0) }
+    message += (message.count..<count).map { UInt8(truncatingIfNeeded: index &* 31 &+ $0 &* 7) }
+    return message
+}
+
+/// A short text for an operation's outcome: "returned N bytes", or the error (`describe`).
+func outcome(_ operation: () async throws -> [UInt8]) async -> String {
+    do {
+        return "returned \(try await operation().count) bytes"
+    } catch {
+        return describe(error)
+    }
+}
+
+/// "ok", or the error (`describe`).
+func outcome(_ operation: () async throws -> Void) async -> String {
+    do {
+        try await operation()
+        return "ok"
+    } catch {
+        return describe(error)
+    }
+}
+
+/// "IOError <ERRNO NAME> <operation>", "CancellationError", "sequence: ..." for `SpawnAllError`.
+func describe(_ error: any Error) -> String {
+    if let error = error as? IOError {
+        let names: [Errno: String] = [
+            .connectionReset: "ECONNRESET", .brokenPipe: "EPIPE", .badFileDescriptor: "EBADF",
+            .canceled: "ECANCELED", .connectionRefused: "ECONNREFUSED", .messageTooLong: "EMSGSIZE",
+            .addressFamilyNotSupported: "EAFNOSUPPORT", .addressRequired: "EDESTADDRREQ",
+            .socketNotConnected: "ENOTCONN", .noSuchFileOrDirectory: "ENOENT", .addressInUse: "EADDRINUSE",
+        ]
+        return "IOError \(names[error.errno] ?? "errno \(error.errno.rawValue)") \(error.operation)"
+    }
+    if let error = error as? SpawnAllError<any Error> {
+        switch error {
+        case .sequence(let inner): return "sequence: \(describe(inner))"
+        case .spawn(let inner): return "spawn: \(inner)"
+        }
+    }
+    if error is CancellationError { return "CancellationError" }
+    return "\(type(of: error)): \(error)"
+}
+
+func isCancellation<Success>(_ result: Result<Success, any Error>) -> Bool {
+    if case .failure(let error) = result { return error is CancellationError }
+    return false
+}
+
+func ioErrno<Success>(_ result: Result<Success, any Error>) -> Errno? {
+    if case .failure(let error) = result { return (error as? IOError)?.errno }
+    return nil
+}

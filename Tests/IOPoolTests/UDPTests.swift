@@ -502,11 +502,6 @@ struct UDPTests {
 
 // MARK: - Helpers
 
-private struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// Two sockets bound to 127.0.0.1, each on a free port.
 private func loopbackPair() throws -> (UDPSocket, UDPSocket) {
     (try UDPSocket.bind(.loopbackIPv4(port: 0)), try UDPSocket.bind(.loopbackIPv4(port: 0)))
@@ -595,13 +590,6 @@ private func datagram(_ index: Int) -> [UInt8] {
     distinctMessage(index, count: 32 + index % 200)
 }
 
-/// `count` bytes that start with `index` (little endian) and differ for every index.
-private func distinctMessage(_ index: Int, count: Int) -> [UInt8] {
-    var message = withUnsafeBytes(of: UInt32(index).littleEndian) { Array($0) }
-    message += (message.count..<count).map { UInt8(truncatingIfNeeded: index &* 31 &+ $0 &* 7) }
-    return message
-}
-
 /// Runs `operation`; if the test is cancelled meanwhile (its time limit), closes `sockets`, which
 /// ends an operation stuck on a bug.
 private func guarded<Success>(
@@ -611,29 +599,6 @@ private func guarded<Success>(
         try await operation()
     } onCancel: { [sockets] in
         for socket in sockets { socket.close() }
-    }
-}
-
-/// Awaits `task`; if the awaiting test is cancelled (its time limit), runs `onCancel` and cancels the
-/// task, so that a task stuck on a bug ends and the test fails instead of hanging.
-private func value<Success: Sendable>(
-    of task: Task<Success, any Error>, onCancel: @Sendable () -> Void
-) async throws -> Success {
-    try await withTaskCancellationHandler {
-        try await task.value
-    } onCancel: {
-        onCancel()
-        task.cancel()
-    }
-}
-
-/// The non-throwing form of `value(of:onCancel:)`.
-private func value<Success: Sendable>(of task: Task<Success, Never>, onCancel: @Sendable () -> Void) async -> Success {
-    await withTaskCancellationHandler {
-        await task.value
-    } onCancel: {
-        onCancel()
-        task.cancel()
     }
 }
 
@@ -647,38 +612,6 @@ private func outcome(
     } catch {
         return describe(error)
     }
-}
-
-private func outcome(_ operation: () async throws -> Void) async -> String {
-    do {
-        try await operation()
-        return "ok"
-    } catch {
-        return describe(error)
-    }
-}
-
-private func describe(_ error: any Error) -> String {
-    if let error = error as? IOError {
-        let names: [Errno: String] = [
-            .badFileDescriptor: "EBADF", .connectionRefused: "ECONNREFUSED", .messageTooLong: "EMSGSIZE",
-            .addressFamilyNotSupported: "EAFNOSUPPORT", .addressRequired: "EDESTADDRREQ",
-            .socketNotConnected: "ENOTCONN", .canceled: "ECANCELED",
-        ]
-        return "IOError \(names[error.errno] ?? "errno \(error.errno.rawValue)") \(error.operation)"
-    }
-    if error is CancellationError { return "CancellationError" }
-    return "\(type(of: error)): \(error)"
-}
-
-private func isCancellation<Success>(_ result: Result<Success, any Error>) -> Bool {
-    if case .failure(let error) = result { return error is CancellationError }
-    return false
-}
-
-private func ioErrno<Success>(_ result: Result<Success, any Error>) -> Errno? {
-    if case .failure(let error) = result { return (error as? IOError)?.errno }
-    return nil
 }
 
 /// After `close()`: every operation on `socket` throws `IOError` with `EBADF`.
