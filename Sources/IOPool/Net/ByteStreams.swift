@@ -4,6 +4,19 @@ public protocol AsyncByteReader: Sendable {
     nonisolated(nonsending) func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
 }
 
+extension AsyncByteReader {
+    /// Reads what is available, up to `maxBytes`; returns `[]` at end of stream.
+    nonisolated(nonsending)
+    public func read(maxBytes: Int = 16384) async throws -> [UInt8] {
+        precondition(maxBytes > 0, "read(maxBytes:) needs maxBytes > 0")
+        // An Array's own buffer cannot be borrowed across a suspension: read into a scratch buffer.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maxBytes, alignment: 1)
+        defer { buffer.deallocate() }
+        let count = try await read(into: buffer)
+        return Array(buffer[..<count])
+    }
+}
+
 /// A byte stream that can be written asynchronously.
 public protocol AsyncByteWriter: Sendable {
     /// Writes every byte of `buffer`, suspending while the peer does not read.

@@ -71,17 +71,6 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
         try await handle.readStream(into: buffer)
     }
 
-    /// Reads what is available, up to `maxBytes`; returns `[]` at end of stream.
-    nonisolated(nonsending)
-    public func read(maxBytes: Int = 16384) async throws -> [UInt8] {
-        precondition(maxBytes > 0, "read(maxBytes:) needs maxBytes > 0")
-        // Array's own buffer cannot be borrowed across a suspension, so read into a scratch buffer.
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maxBytes, alignment: 1)
-        defer { buffer.deallocate() }
-        let count = try await read(into: buffer)
-        return Array(buffer[..<count])
-    }
-
     // MARK: Writing
 
     /// Writes every byte of `buffer`, suspending while the socket buffer is full (backpressure:

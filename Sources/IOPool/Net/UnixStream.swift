@@ -71,16 +71,6 @@ public final class UnixStream: AsyncByteReader, AsyncByteWriter, Sendable {
         try await handle.readStream(into: buffer)
     }
 
-    /// Reads what is available, up to `maxBytes`; returns `[]` at end of stream.
-    nonisolated(nonsending)
-    public func read(maxBytes: Int = 16384) async throws -> [UInt8] {
-        precondition(maxBytes > 0, "read(maxBytes:) needs maxBytes > 0")
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maxBytes, alignment: 1)
-        defer { buffer.deallocate() }
-        let count = try await handle.readStream(into: buffer)
-        return Array(buffer[..<count])
-    }
-
     /// Writes every byte of `buffer`, suspending while the socket buffer is full (backpressure:
     /// nothing is buffered in user space).
     nonisolated(nonsending)
