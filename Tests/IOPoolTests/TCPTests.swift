@@ -872,3 +872,37 @@ private func residentSetBytes() -> Int {
     let fields = String(decoding: buffer[..<count], as: UTF8.self).split(separator: " ")
     return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
+
+// MARK: IPv6
+
+extension TCPTests {
+    /// Echo over ::1, on a pool (skipped with a recorded reason only where ::1 cannot be bound).
+    @Test func echoOverIPv6Loopback() async throws {
+        let listener: TCPListener
+        do {
+            listener = try TCPListener.bind(.loopbackIPv6(port: 0))
+        } catch {
+            Issue.record("::1 cannot be bound here (\(error)); IPv6 echo not tested")
+            return
+        }
+        let address = try listener.localAddress
+        #expect(address.family == .ipv6)
+        #expect(address.description.hasPrefix("[::1]:"))
+        let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+        let server = try pool.spawn {
+            let connection = try await listener.accept()
+            defer { connection.close() }
+            #expect(try connection.remoteAddress.family == .ipv6)
+            _ = try await copy(from: connection, to: connection)
+            try connection.shutdown(.write)
+        }
+        let client = try await TCPStream.connect(to: SocketAddress("[::1]:\(address.port)"))
+        try await client.write(Array("over IPv6".utf8))
+        try client.shutdown(.write)
+        #expect(try await readToEnd(client) == Array("over IPv6".utf8))
+        try await value(of: server) { listener.close() }
+        client.close()
+        listener.close()
+        await pool.shutdownGracefully()
+    }
+}
