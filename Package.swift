@@ -34,6 +34,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "IOPoolTests", dependencies: ["IOPool"]),
+        .testTarget(name: "iopoolTests", dependencies: ["iopool", "IOPool"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,16 @@
+import Glibc
+
+/// Writes a line to stderr, unbuffered.
+func printError(_ message: String) {
+    writeLine(message, to: 2)
+}
+
+/// Writes a line to stdout, unbuffered (so a parent process that waits for it sees it at once).
+func printLine(_ message: String) {
+    writeLine(message, to: 1)
+}
+
+private func writeLine(_ message: String, to fd: CInt) {
+    var line = message + "\n"
+    line.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+}
