@@ -41,32 +41,35 @@ struct LoadClientTests {
         await server.stop()
     }
 
-    @Test func aCorruptedEchoFailsTheRun() async throws {
-        let server = try TestServer(transform: { bytes in
-            var bytes = bytes
-            if !bytes.isEmpty { bytes[bytes.count / 2] ^= 0xFF }
-            return bytes
-        })
-        let options = LoadClient.Options(
-            address: server.address, connections: 2, messageSize: 64, warmup: .milliseconds(50),
-            duration: .milliseconds(100))
-        await #expect {
-            try await LoadClient(options: options).run()
-        } throws: { error in
-            "\(error)".contains("came back different")
+    /// A server that breaks the echo contract fails the run with an `EchoFailure` that says how.
+    enum BrokenServer: String, CaseIterable, Sendable {
+        case corruptsABytePerRead = "came back different"
+        case closesAtOnce = "closed the connection"
+
+        var transform: (@Sendable ([UInt8]) -> [UInt8])? {
+            switch self {
+            case .corruptsABytePerRead:
+                return { bytes in
+                    var bytes = bytes
+                    if !bytes.isEmpty { bytes[bytes.count / 2] ^= 0xFF }
+                    return bytes
+                }
+            case .closesAtOnce:
+                return nil
+            }
         }
-        await server.stop()
     }
 
-    @Test func aServerThatClosesEarlyFailsTheRun() async throws {
-        let server = try TestServer(transform: nil)
+    @Test(arguments: BrokenServer.allCases)
+    func aBrokenEchoFailsTheRun(_ broken: BrokenServer) async throws {
+        let server = try TestServer(transform: broken.transform)
         let options = LoadClient.Options(
             address: server.address, connections: 2, messageSize: 64, warmup: .milliseconds(50),
             duration: .milliseconds(100))
         await #expect {
             try await LoadClient(options: options).run()
         } throws: { error in
-            "\(error)".contains("closed the connection")
+            error is LoadClient.EchoFailure && "\(error)".contains(broken.rawValue)
         }
         await server.stop()
     }

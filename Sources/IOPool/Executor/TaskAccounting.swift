@@ -76,8 +76,6 @@ final class TaskAccounting: Sendable {
     /// Number of admitted tasks that have not finished.
     var liveCount: Int { state.withLock { $0.live } }
 
-    var phase: Phase { state.withLock { $0.phase } }
-
     /// Enters `draining` (unless already cancelling or stopped) and waits until no task is live.
     func drain() async {
         await waitUntilStopped { state in

@@ -234,6 +234,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         joinThread()
     }
 
+    /// Joins the OS thread (which must have been asked to stop); blocks the caller.
     func joinThread() {
         thread?.join()
     }

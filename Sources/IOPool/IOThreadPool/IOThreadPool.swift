@@ -63,7 +63,7 @@ public final class IOThreadPool: Sendable {
             }
         } catch {
             for thread in threads { thread.requestStop() }
-            for thread in threads { thread.joinSynchronously() }
+            for thread in threads { thread.joinThread() }
             throw error
         }
         self.threads = threads
@@ -170,11 +170,4 @@ public final class IOThreadPool: Sendable {
             fatalError("could not start the default IOThreadPool: \(error)")
         }
     }()
-}
-
-extension IOThread {
-    /// Joins a thread that was asked to stop, from synchronous code (start-up failure only).
-    func joinSynchronously() {
-        joinThread()
-    }
 }

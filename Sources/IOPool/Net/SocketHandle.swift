@@ -65,8 +65,6 @@ final class SocketHandle: @unchecked Sendable {
         }
     }
 
-    var isClosed: Bool { lifetime.load(ordering: .relaxed) & SocketHandle.closedBit != 0 }
-
     /// Runs `body` with the fd while holding a use, or throws `EBADF` ("the socket is closed").
     @inline(__always)
     func withFD<Result>(

@@ -25,7 +25,6 @@ final class Reactor: @unchecked Sendable {
     private var table: [Registration?] = []
     private var nextRegistrationID: UInt32 = 0
     private var nextWaiterID: UInt64 = 0
-    private(set) var registrationCount = 0
     private static let wakeToken: UInt64 = UInt64.max
 
     init() throws(IOError) {
@@ -87,7 +86,6 @@ final class Reactor: @unchecked Sendable {
             table.append(contentsOf: repeatElement(nil, count: max(index + 1, table.count * 2) - table.count))
         }
         table[index] = registration
-        registrationCount += 1
         return registration
     }
 
@@ -97,7 +95,6 @@ final class Reactor: @unchecked Sendable {
         let index = Int(registration.fd)
         if index < table.count, let current = table[index], current === registration {
             table[index] = nil
-            registrationCount -= 1
         }
         registration.fail(failure)
     }
@@ -107,8 +104,7 @@ final class Reactor: @unchecked Sendable {
         for index in table.indices {
             if let registration = table[index] {
                 table[index] = nil
-                registrationCount -= 1
-                registration.fail(failure)
+                    registration.fail(failure)
             }
         }
     }
