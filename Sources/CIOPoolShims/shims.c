@@ -12,6 +12,16 @@ static _Thread_local void *ciopool_current_thread = 0;
 void *ciopool_current_thread_get(void) { return ciopool_current_thread; }
 void ciopool_current_thread_set(void *thread) { ciopool_current_thread = thread; }
 
+static _Thread_local void *ciopool_current_worker = 0;
+
+void *ciopool_current_worker_get(void) { return ciopool_current_worker; }
+void ciopool_current_worker_set(void *worker) { ciopool_current_worker = worker; }
+
+static _Thread_local void *ciopool_resume_after_job = 0;
+
+void *ciopool_resume_after_job_get(void) { return ciopool_resume_after_job; }
+void ciopool_resume_after_job_set(void *task) { ciopool_resume_after_job = task; }
+
 int ciopool_affinity_cpu_count(void) {
     cpu_set_t set;
     CPU_ZERO(&set);

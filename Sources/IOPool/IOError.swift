@@ -55,6 +55,8 @@ public enum IOPoolError: Error, Sendable, Hashable, CustomStringConvertible {
     case threadStartFailed(name: String, errno: Errno)
     /// A configuration value is out of range.
     case invalidConfiguration(String)
+    /// A pool's epoll reactor could not be created (e.g. `EMFILE`).
+    case reactorFailed(IOError)
 
     public var description: String {
         switch self {
@@ -64,6 +66,8 @@ public enum IOPoolError: Error, Sendable, Hashable, CustomStringConvertible {
             return "could not start pool thread \(name): pthread_create failed with \(errno)"
         case .invalidConfiguration(let what):
             return "invalid configuration: \(what)"
+        case .reactorFailed(let error):
+            return "could not create the pool's reactor: \(error)"
         }
     }
 }

@@ -10,6 +10,15 @@
 void *_Nullable ciopool_current_thread_get(void);
 void ciopool_current_thread_set(void *_Nullable thread);
 
+/// The WorkStealingPool worker thread context (an unretained pointer) of the calling OS thread, or NULL.
+void *_Nullable ciopool_current_worker_get(void);
+void ciopool_current_worker_set(void *_Nullable worker);
+
+/// A task to resume once the calling thread's current job has returned (set by `blocking { }` after
+/// it handed the thread's worker or loop to another thread), or NULL.
+void *_Nullable ciopool_resume_after_job_get(void);
+void ciopool_resume_after_job_set(void *_Nullable task);
+
 /// CPUs this process may run on: sched_getaffinity's mask (cpusets, taskset).
 /// Returns 0 if the mask cannot be read.
 int ciopool_affinity_cpu_count(void);

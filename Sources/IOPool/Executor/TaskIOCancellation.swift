@@ -20,7 +20,9 @@ import Synchronization
 /// | 4. resumed: `waitingOn.exchange(nil)`, release R if got |    tagged with this scope", release R there |
 ///
 /// If b. took R, the job it enqueued runs on R's loop after the job doing 1-3 (the waiter runs on
-/// that loop), so it finds the installed waiter. Whoever takes R from `waitingOn` releases it, so
+/// that loop), so it finds the installed waiter. For a registration with a `WorkStealingPool`'s
+/// shared driver there is no loop: b. removes the waiter under the registration's lock, and step 3
+/// checks `cancelled` under the same lock, so one of them sees the other. Whoever takes R from `waitingOn` releases it, so
 /// R is retained exactly while someone may still use it.
 final class TaskIOCancellation: Sendable {
     @TaskLocal static var current: TaskIOCancellation?
@@ -62,12 +64,12 @@ final class TaskIOCancellation: Sendable {
         let address = waitingOn.exchange(0, ordering: .sequentiallyConsistent)
         guard address != 0 else { return }
         let registration = Unmanaged<Registration>.fromOpaque(UnsafeRawPointer(bitPattern: address)!)
-        let scopeID = ObjectIdentifier(self)
-        registration.takeUnretainedValue().loop.execute {
-            let registration = registration.takeRetainedValue()
-            registration.cancelWaiters(scope: scopeID)
-        }
+        registration.takeUnretainedValue().cancelWaitersFromAnyThread(scope: ObjectIdentifier(self), releasing: registration)
     }
+
+    /// Whether `cancel()` has run. A shared registration reads it under its lock before installing
+    /// a waiter (see `Registration`).
+    var isCancelled: Bool { cancelled.load(ordering: .sequentiallyConsistent) }
 
     /// Steps 1 and 2: publishes the wait, or throws if the task is already cancelled.
     /// Must be called on `registration`'s loop, right before installing the waiter.

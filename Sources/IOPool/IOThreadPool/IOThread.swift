@@ -92,6 +92,10 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     private let stoppedFlag = Atomic<Bool>(false)
     private var local = Deque<LoopJob>()
     private var timers = LoopTimers()
+    /// Loop-confined: the loop saw the stop request and forwards new jobs.
+    private var stopping = false
+    private var afterStart: (@Sendable (Int) -> Void)?
+    private var beforeStop: (@Sendable (Int) -> Void)?
     private let exitWaiters = Locked<(exited: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     private var thread: PThread?
     private var selfPointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
@@ -188,27 +192,67 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
 
     /// Starts the OS thread and returns once its loop runs (or the thread failed to start).
     func start(stackSize: Int?, afterStart: (@Sendable (Int) -> Void)?, beforeStop: (@Sendable (Int) -> Void)?) throws(IOPoolError) {
+        self.afterStart = afterStart
+        self.beforeStop = beforeStop
         let running = Latch<Bool>()
         do {
             thread = try PThread.start(name: name, stackSize: stackSize) { [self] in
-                ciopool_current_thread_set(selfPointer)
                 afterStart?(index)
                 running.open(with: true)
-                runLoop()
-                ciopool_current_thread_set(nil)
-                reactor.closeDescriptors()
-                beforeStop?(index)
-                let waiters = exitWaiters.withLock { state in
-                    state.exited = true
-                    defer { state.waiters = [] }
-                    return state.waiters
-                }
-                for waiter in waiters { waiter.resume() }
+                driveLoop()
             }
         } catch {
             throw .threadStartFailed(name: name, errno: error)
         }
         _ = running.wait()
+    }
+
+    /// Runs the loop on the calling OS thread until it stops, or until `blocking { }` hands it to
+    /// another thread (see `runBlocking`).
+    private func driveLoop() {
+        ciopool_current_thread_set(selfPointer)
+        let stopped = runLoop()
+        ciopool_current_thread_set(nil)
+        beforeStop?(index)
+        guard stopped else {
+            // This thread ran a blocking call for the task whose job just returned: resume it on
+            // the loop, which runs elsewhere now.
+            _ = BlockingHandOff.resumePendingTask()
+            return
+        }
+        reactor.closeDescriptors()
+        let waiters = exitWaiters.withLock { state in
+            state.exited = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// `blocking { }` on this loop: hands the loop (its queues, reactor and timers) to a reserve
+    /// thread, which goes on with `driveLoop` where this thread leaves it, runs `body` here, and
+    /// resumes the task on the loop afterwards. Loop thread only.
+    ///
+    /// The loop's confined state passes between the threads through the reserve's mutex (this
+    /// thread's last loop access happens before the hand-off, the new thread's first after it), and
+    /// this thread checks after every job that it still runs the loop (`runLocalJobs`).
+    func runBlocking<Value, Failure: Error>(
+        _ body: sending () throws(Failure) -> Value
+    ) async throws(Failure) -> sending Value {
+        precondition(isCurrent, "runBlocking must be called on the loop's thread")
+        ciopool_current_thread_set(nil)
+        do {
+            try BlockingHandOff.reserve.run { [self] in
+                afterStart?(index)
+                driveLoop()
+            }
+        } catch {
+            ciopool_current_thread_set(selfPointer)  // no thread to take over: block the loop
+            return try body()
+        }
+        let result = Result { () throws(Failure) in try body() }
+        await BlockingHandOff.suspendUntilJobReturns()
+        return try result.get()
     }
 
     /// Asks the loop to finish its queued jobs and exit. Any thread; idempotent.
@@ -251,14 +295,16 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         }
     }
 
-    /// Runs up to `limit` local jobs; returns how many ran.
-    private func runLocalJobs(limit: Int) -> Int {
+    /// Runs up to `limit` local jobs; returns how many ran, and false as soon as a job handed the
+    /// loop to another thread (`blocking { }`): from then on this thread must not touch the loop.
+    private func runLocalJobs(limit: Int) -> (ran: Int, kept: Bool) {
         var ran = 0
         while ran < limit, let job = local.popFirst() {
             run(job)
             ran += 1
+            if !isCurrent { return (ran, false) }
         }
-        return ran
+        return (ran, true)
     }
 
     // Named for profilers: the time the loop spends here is time it waited for I/O or timers.
@@ -269,10 +315,11 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         counters.events.bump(UInt64(result.events))
     }
 
-    private func runLoop() {
-        var stopping = false
+    /// The loop. Returns true once it has stopped, false if a job handed it to another thread.
+    private func runLoop() -> Bool {
         while true {
-            let ran = runLocalJobs(limit: IOThread.eventInterval)
+            let (ran, kept) = runLocalJobs(limit: IOThread.eventInterval)
+            guard kept else { return false }
             counters.jobsRun.bump(UInt64(ran))
 
             let now = timers.isEmpty ? 0 : monotonicNanoseconds()
@@ -303,9 +350,11 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         reactor.failAll(.loopStopped)
         timers.failAll(IOError.loopStopped("sleep"))
         while !local.isEmpty {
-            let ran = runLocalJobs(limit: Int.max)
+            let (ran, kept) = runLocalJobs(limit: Int.max)
+            guard kept else { return false }
             counters.jobsRun.bump(UInt64(ran))
         }
+        return true
     }
 
     // MARK: Timers

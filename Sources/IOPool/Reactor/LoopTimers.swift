@@ -20,7 +20,7 @@ extension Duration {
 /// A loop's timers: suspended sleeps keyed by id in a `TimerHeap`; the earliest deadline becomes
 /// the loop's `epoll_pwait2` timeout (nanoseconds).
 ///
-/// Loop-confined (owned by one IOThread).
+/// Loop-confined (owned by one IOThread), or guarded by a lock (a `SharedDriver`'s).
 struct LoopTimers {
     private var heap = TimerHeap<UnsafeContinuation<Void, any Error>>()
     private var nextID: UInt64 = 0
@@ -53,6 +53,24 @@ struct LoopTimers {
         while let (_, continuation) = heap.popDue(now: now) {
             continuation.resume()
         }
+    }
+
+    /// Removes the sleep `id` if it is still pending and returns its continuation (the caller
+    /// resumes it, outside any lock).
+    mutating func take(id: UInt64) -> UnsafeContinuation<Void, any Error>? {
+        heap.remove(id: id)
+    }
+
+    /// Removes the sleeps whose deadline has passed, earliest first, for the caller to resume.
+    mutating func takeDue(now: UInt64) -> [UnsafeContinuation<Void, any Error>] {
+        var due: [UnsafeContinuation<Void, any Error>] = []
+        while let (_, continuation) = heap.popDue(now: now) { due.append(continuation) }
+        return due
+    }
+
+    /// Removes every pending sleep.
+    mutating func takeAll() -> [UnsafeContinuation<Void, any Error>] {
+        heap.removeAll()
     }
 
     /// Fails every pending sleep (the loop is shutting down).

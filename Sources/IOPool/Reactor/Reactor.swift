@@ -2,10 +2,13 @@ import CIOPoolShims
 import Glibc
 import SystemPackage
 
-/// One epoll instance, its eventfd waker and its registrations. Each IOThread owns one.
+/// One epoll instance, its eventfd waker and its registrations. Each IOThread owns one; each
+/// `WorkStealingPool` owns one shared by its workers (inside its `SharedDriver`).
 ///
-/// Thread-safety: `wake()` may be called from any thread (it only writes the eventfd). Everything
-/// else is confined to the owning loop thread, which is why this class is `@unchecked Sendable`.
+/// Thread-safety: `wake()` may be called from any thread (it only writes the eventfd). A confined
+/// reactor (an IOThread's) is otherwise touched only on its loop thread. A shared reactor guards
+/// its table with `tableLock` (workers register and close sockets while one of them polls), and
+/// `poll` is called by one thread at a time (the holder of the driver). Hence `@unchecked Sendable`.
 ///
 /// Design:
 /// - Edge-triggered (`EPOLLET`), registered once for `EPOLLIN | EPOLLOUT | EPOLLRDHUP`: no
@@ -26,8 +29,19 @@ final class Reactor: @unchecked Sendable {
     private var nextRegistrationID: UInt32 = 0
     private var nextWaiterID: UInt64 = 0
     private static let wakeToken: UInt64 = UInt64.max
+    /// Shared reactors only: guards `table`, `nextRegistrationID` and `stopped`.
+    private let tableLock: Locked<Void>?
+    /// Shared reactors only: set by `failAll`; later registrations fail.
+    private var stopped = false
+    /// Shared reactors only: the registrations of one poll's events, looked up under the lock and
+    /// handled after it (reused between polls).
+    private var dispatch: [(Registration, UInt32)] = []
 
-    init() throws(IOError) {
+    var isShared: Bool { tableLock != nil }
+
+    /// A reactor for one IOThread (`shared == false`) or for a pool's shared driver.
+    init(shared: Bool = false) throws(IOError) {
+        tableLock = shared ? Locked(()) : nil
         let epollFD = try syscall("epoll_create1") { epoll_create1(CInt(EPOLL_CLOEXEC)) }
         let wakeFD: CInt
         do {
@@ -73,40 +87,55 @@ final class Reactor: @unchecked Sendable {
         _ = withUnsafeBytes(of: &one) { Glibc.write(wakeFD, $0.baseAddress, 8) }
     }
 
-    /// Registers `fd` edge-triggered for read and write readiness.
-    func register(fd: CInt, loop: IOThread, isStream: Bool) throws(IOError) -> Registration {
-        nextRegistrationID &+= 1
-        let registration = Registration(fd: fd, id: nextRegistrationID, loop: loop, isStream: isStream)
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
-        event.data.u64 = UInt64(registration.id) << 32 | UInt64(UInt32(bitPattern: fd))
-        _ = try syscall("epoll_ctl(ADD)") { epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) }
-        let index = Int(fd)
-        if index >= table.count {
-            table.append(contentsOf: repeatElement(nil, count: max(index + 1, table.count * 2) - table.count))
+    /// Runs `body` with the table lock held when shared.
+    @inline(__always)
+    private func withTable<Value, Failure: Error>(_ body: () throws(Failure) -> Value) throws(Failure) -> Value {
+        guard let tableLock else { return try body() }
+        return try tableLock.withLock { _ in Result { () throws(Failure) in try body() } }.get()
+    }
+
+    /// Registers `fd` edge-triggered for read and write readiness: for `loop` (confined), or, with
+    /// `loop == nil`, with this shared reactor.
+    func register(fd: CInt, loop: IOThread?, isStream: Bool) throws(IOError) -> Registration {
+        precondition((loop == nil) == isShared, "a registration's mode must match its reactor's")
+        return try withTable { () throws(IOError) in
+            if stopped { throw IOError.loopStopped("register") }
+            nextRegistrationID &+= 1
+            let registration = Registration(fd: fd, id: nextRegistrationID, loop: loop, isStream: isStream)
+            var event = epoll_event()
+            event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
+            event.data.u64 = UInt64(registration.id) << 32 | UInt64(UInt32(bitPattern: fd))
+            _ = try syscall("epoll_ctl(ADD)") { epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) }
+            let index = Int(fd)
+            if index >= table.count {
+                table.append(contentsOf: repeatElement(nil, count: max(index + 1, table.count * 2) - table.count))
+            }
+            table[index] = registration
+            return registration
         }
-        table[index] = registration
-        return registration
     }
 
     /// Removes `registration` from the table and fails its waiters with `error`.
     /// The caller closes the fd afterwards, which removes it from the epoll set.
     func deregister(_ registration: Registration, _ failure: Registration.Failure) {
-        let index = Int(registration.fd)
-        if index < table.count, let current = table[index], current === registration {
-            table[index] = nil
+        withTable {
+            let index = Int(registration.fd)
+            if index < table.count, let current = table[index], current === registration {
+                table[index] = nil
+            }
         }
         registration.fail(failure)
     }
 
-    /// Fails every registration's waiters (the loop is shutting down).
+    /// Fails every registration's waiters (the loop or pool is shutting down); a shared reactor
+    /// refuses registrations from then on.
     func failAll(_ failure: Registration.Failure) {
-        for index in table.indices {
-            if let registration = table[index] {
-                table[index] = nil
-                    registration.fail(failure)
-            }
+        let registrations = withTable { () -> [Registration] in
+            stopped = true
+            defer { table = [] }
+            return table.compactMap { $0 }
         }
+        for registration in registrations { registration.fail(failure) }
     }
 
     /// Outcome of one `poll`, for the loop's counters.
@@ -126,24 +155,34 @@ final class Reactor: @unchecked Sendable {
             }
         } catch {
             // Only EINVAL/ENOMEM are possible here; neither can be recovered by the loop.
-            fatalError("epoll_wait on the IOThread's reactor failed: \(error)")
+            fatalError("epoll_wait on a reactor failed: \(error)")
         }
         var result = PollResult()
-        for i in 0..<Int(count) {
-            let data = events[i].data.u64
-            if data == Reactor.wakeToken {
-                var value: UInt64 = 0
-                _ = withUnsafeMutableBytes(of: &value) { Glibc.read(wakeFD, $0.baseAddress, 8) }
-                result.woken = true
-                continue
+        withTable {
+            for i in 0..<Int(count) {
+                let data = events[i].data.u64
+                if data == Reactor.wakeToken {
+                    var value: UInt64 = 0
+                    _ = withUnsafeMutableBytes(of: &value) { Glibc.read(wakeFD, $0.baseAddress, 8) }
+                    result.woken = true
+                    continue
+                }
+                result.events += 1
+                let fd = Int(UInt32(truncatingIfNeeded: data))
+                let id = UInt32(truncatingIfNeeded: data >> 32)
+                guard fd < table.count, let registration = table[fd], registration.id == id else {
+                    continue  // stale: the fd was closed (and maybe reused) after the event was queued
+                }
+                if isShared {
+                    dispatch.append((registration, events[i].events))  // handled after the lock
+                } else {
+                    registration.handle(events: events[i].events)
+                }
             }
-            result.events += 1
-            let fd = Int(UInt32(truncatingIfNeeded: data))
-            let id = UInt32(truncatingIfNeeded: data >> 32)
-            guard fd < table.count, let registration = table[fd], registration.id == id else {
-                continue  // stale: the fd was closed (and maybe reused) after the event was queued
-            }
-            registration.handle(events: events[i].events)
+        }
+        if isShared {
+            for (registration, events) in dispatch { registration.handle(events: events) }
+            dispatch.removeAll(keepingCapacity: true)
         }
         if Int(count) == events.count {
             let bigger = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: events.count * 2)

@@ -12,12 +12,22 @@ struct Waiter {
     var scope: ObjectIdentifier? = nil
 }
 
-/// A file descriptor's registration with one IOThread's reactor: edge-triggered readiness and at
-/// most one waiting reader and one waiting writer.
+/// A file descriptor's registration with a reactor: edge-triggered readiness and at most one
+/// waiting reader and one waiting writer.
 ///
-/// Thread-safety: every stored property is read and written only on the owning IOThread's OS thread
-/// (`loop`). Other threads reach a registration only by enqueueing a job on that loop, which is
-/// why this class may be `@unchecked Sendable`.
+/// Two modes, one type:
+/// - **Confined** (`loop != nil`): registered with an IOThread's reactor. Every stored property is
+///   read and written only on that loop's OS thread; other threads reach the registration only by
+///   enqueueing a job on the loop. No locks on the data path.
+/// - **Shared** (`loop == nil`, `lock != nil`): registered with a `WorkStealingPool`'s shared
+///   driver, which any worker may poll while tasks on other threads wait. Every mutable property is
+///   touched only with `lock` held, and continuations are resumed after it is released. Readiness is
+///   an edge *count* per direction instead of a flag: an operation notes the count, tries its
+///   syscall, and on EAGAIN waits for a count above the one it noted. A flag would lose an edge that
+///   arrives between the EAGAIN and the wait (the poller runs on another thread); tokio's readiness
+///   "tick" solves the same race.
+///
+/// That is why this class may be `@unchecked Sendable`.
 ///
 /// Readiness (`readReady`/`writeReady`) means "an edge may have arrived since someone last saw
 /// EAGAIN". The loop sets it on every event; an operation on the loop thread clears it when the
@@ -30,7 +40,14 @@ final class Registration: @unchecked Sendable {
     /// `unowned(unsafe)`: the socket that owns this registration retains its IOThread, and whoever
     /// holds a registration (the socket, a waiting task's cancellation scope) keeps that socket or
     /// its thread alive; checked `unowned` cost a reference-count operation on every wait.
-    unowned(unsafe) let loop: IOThread
+    /// nil for a registration with a shared driver.
+    unowned(unsafe) let loop: IOThread?
+    /// The shared-mode lock (nil when confined).
+    private let lock: UnsafeMutablePointer<pthread_mutex_t>?
+    /// Shared mode: edges seen per direction (see the type's comment), and the next waiter id.
+    private var readEdges: UInt64 = 0
+    private var writeEdges: UInt64 = 0
+    private var nextWaiterID: UInt64 = 0
 
     var readReady = true
     var writeReady = true
@@ -45,14 +62,41 @@ final class Registration: @unchecked Sendable {
     private let isStream: Bool
     var reader: Waiter?
     var writer: Waiter?
-    /// False once deregistered: late wake-ups and waits see it.
-    var isActive = true
+    /// Set once deregistered (closed, or the loop/driver stopped): later waits fail with it.
+    private(set) var failure: Failure?
+    var isActive: Bool { failure == nil }
 
-    init(fd: CInt, id: UInt32, loop: IOThread, isStream: Bool) {
+    /// A confined registration (for `loop`'s reactor), or a shared one when `loop` is nil.
+    init(fd: CInt, id: UInt32, loop: IOThread?, isStream: Bool) {
         self.fd = fd
         self.id = id
         self.loop = loop
         self.isStream = isStream
+        if loop == nil {
+            let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+            lock.initialize(to: pthread_mutex_t())
+            pthread_mutex_init(lock, nil)
+            self.lock = lock
+        } else {
+            lock = nil
+        }
+    }
+
+    deinit {
+        if let lock {
+            pthread_mutex_destroy(lock)
+            lock.deallocate()
+        }
+    }
+
+    var isShared: Bool { lock != nil }
+
+    /// Runs `body` with the shared-mode lock held. Shared registrations only.
+    @inline(__always)
+    private func locked<Result>(_ body: () -> Result) -> Result {
+        pthread_mutex_lock(lock!)
+        defer { pthread_mutex_unlock(lock!) }
+        return body()
     }
 
     enum Interest: Sendable { case read, write }
@@ -65,29 +109,117 @@ final class Registration: @unchecked Sendable {
         if interest == .read { readReady = ready || readClosed } else { writeReady = ready || writeClosed }
     }
 
-    /// Called by the reactor for an epoll event on this registration.
+    /// Called by the reactor for an epoll event on this registration (on the loop, or, shared, by
+    /// the worker polling the driver).
     func handle(events: UInt32) {
         let readable = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
         let writable = EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
-        if isStream {
-            if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readClosed = true }
-            if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writeClosed = true }
+        guard isShared else {
+            if isStream {
+                if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readClosed = true }
+                if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writeClosed = true }
+            }
+            if events & readable != 0 {
+                readReady = true
+                if let waiter = reader {
+                    reader = nil
+                    waiter.continuation.resume()
+                }
+            }
+            if events & writable != 0 {
+                writeReady = true
+                if let waiter = writer {
+                    writer = nil
+                    waiter.continuation.resume()
+                }
+            }
+            return
         }
-        if events & readable != 0 {
-            readReady = true
-            if let waiter = reader {
+        let (wokenReader, wokenWriter) = locked { () -> (Waiter?, Waiter?) in
+            var woken: (Waiter?, Waiter?) = (nil, nil)
+            if events & readable != 0 {
+                readEdges &+= 1
+                woken.0 = reader
                 reader = nil
-                waiter.continuation.resume()
             }
-        }
-        if events & writable != 0 {
-            writeReady = true
-            if let waiter = writer {
+            if events & writable != 0 {
+                writeEdges &+= 1
+                woken.1 = writer
                 writer = nil
-                waiter.continuation.resume()
             }
+            return woken
+        }
+        wokenReader?.continuation.resume()
+        wokenWriter?.continuation.resume()
+    }
+
+    // MARK: Shared mode
+
+    /// Edges seen so far in `interest`'s direction. Shared registrations only.
+    func edges(_ interest: Interest) -> UInt64 {
+        locked { interest == .read ? readEdges : writeEdges }
+    }
+
+    /// Suspends the calling task until an edge newer than `observed` (a value of `edges(_:)` taken
+    /// before the syscall that returned EAGAIN) arrives, or throws `CancellationError`, or the
+    /// registration's failure. Shared registrations only; any thread.
+    ///
+    /// Cancellation safety: the waiter is installed under the lock only if the task (or its
+    /// `TaskIOCancellation` scope) is not cancelled at that moment, and cancellers remove it under
+    /// the same lock, so either the canceller finds the waiter or the install sees the cancellation.
+    nonisolated(nonsending)
+    func waitForEdge(_ interest: Interest, after observed: UInt64, operation: StaticString) async throws {
+        if let scope = TaskIOCancellation.forCurrentTask() {
+            try scope.beginWait(on: self)
+            defer { scope.endWait() }
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                installShared(continuation, interest, observed, operation, scope: scope)
+            }
+            return
+        }
+        let id = locked { () -> UInt64 in
+            nextWaiterID &+= 1
+            return nextWaiterID
+        }
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                installShared(continuation, interest, observed, operation, scope: nil, id: id)
+            }
+        } onCancel: {
+            self.cancelWaiter(id: id)
         }
     }
+
+    private func installShared(
+        _ continuation: UnsafeContinuation<Void, any Error>, _ interest: Interest, _ observed: UInt64,
+        _ operation: StaticString, scope: TaskIOCancellation?, id: UInt64 = 0
+    ) {
+        enum Outcome { case installed, ready, cancelled, failed(IOError) }
+        let outcome = locked { () -> Outcome in
+            if let failure { return .failed(failure.error(operation)) }
+            if (interest == .read ? readEdges : writeEdges) != observed { return .ready }
+            if let scope {
+                if scope.isCancelled { return .cancelled }
+            } else if withUnsafeCurrentTask(body: { $0?.isCancelled ?? false }) {
+                return .cancelled
+            }
+            var waiterID = id
+            if scope != nil {
+                nextWaiterID &+= 1
+                waiterID = nextWaiterID
+            }
+            install(Waiter(id: waiterID, continuation: continuation, operation: operation, scope: scope.map(ObjectIdentifier.init)), interest)
+            return .installed
+        }
+        switch outcome {
+        case .installed: break
+        case .ready: continuation.resume()
+        case .cancelled: continuation.resume(throwing: CancellationError())
+        case .failed(let error): continuation.resume(throwing: error)
+        }
+    }
+
+    // MARK: Confined mode
 
     /// Suspends the calling task until the fd may be ready for `interest`, or throws
     /// `CancellationError` (task cancelled), or the error given to `fail(_:)` (close, shutdown).
@@ -101,11 +233,12 @@ final class Registration: @unchecked Sendable {
     /// still matches. Every path resumes the continuation exactly once.
     nonisolated(nonsending)
     func waitReady(_ interest: Interest, operation: StaticString) async throws {
+        let loop = self.loop!
         if isReady(interest) {
             setReady(interest, false)
             return
         }
-        guard isActive else { throw IOError.closed("\(operation)") }
+        if let failure { throw failure.error(operation) }
         if let scope = TaskIOCancellation.forCurrentTask() {
             // A task started by `spawn`: its one cancellation handler covers this wait.
             try scope.beginWait(on: self)
@@ -122,7 +255,7 @@ final class Registration: @unchecked Sendable {
                 install(Waiter(id: id, continuation: continuation, operation: operation), interest)
             }
         } onCancel: {
-            self.loop.execute { self.cancelWaiter(id: id) }
+            loop.execute { self.cancelWaiter(id: id) }
         }
     }
 
@@ -137,33 +270,56 @@ final class Registration: @unchecked Sendable {
         }
     }
 
-    /// Resumes with `CancellationError` the waiters that `scope` may cancel (see `TaskIOCancellation`).
-    func cancelWaiters(scope: ObjectIdentifier) {
-        if let waiter = reader, waiter.scope == scope {
-            reader = nil
-            waiter.continuation.resume(throwing: CancellationError())
+    // MARK: Both modes
+
+    /// Resumes with `CancellationError` the waiters that `scope` may cancel (see
+    /// `TaskIOCancellation`). Any thread: a confined registration does it in a job on its loop.
+    func cancelWaitersFromAnyThread(scope: ObjectIdentifier, releasing retained: Unmanaged<Registration>) {
+        if let loop {
+            loop.execute {
+                let registration = retained.takeRetainedValue()
+                registration.cancelWaiters(scope: scope)
+            }
+        } else {
+            cancelWaiters(scope: scope)
+            retained.release()
         }
-        if let waiter = writer, waiter.scope == scope {
-            writer = nil
+    }
+
+    private func cancelWaiters(scope: ObjectIdentifier) {
+        for case let waiter? in takeWaiters({ $0.scope == scope }) {
             waiter.continuation.resume(throwing: CancellationError())
         }
     }
 
+    /// Confined: on the loop. Shared: any thread.
     private func cancelWaiter(id: UInt64) {
-        if let waiter = reader, waiter.id == id {
-            reader = nil
-            waiter.continuation.resume(throwing: CancellationError())
-        } else if let waiter = writer, waiter.id == id {
-            writer = nil
+        for case let waiter? in takeWaiters({ $0.id == id }) {
             waiter.continuation.resume(throwing: CancellationError())
         }
+    }
+
+    /// Removes the waiters matching `predicate` (under the lock when shared).
+    private func takeWaiters(_ predicate: (Waiter) -> Bool) -> [Waiter?] {
+        if let lock { pthread_mutex_lock(lock) }
+        defer { if let lock { pthread_mutex_unlock(lock) } }
+        var taken: [Waiter?] = []
+        if let waiter = reader, predicate(waiter) {
+            reader = nil
+            taken.append(waiter)
+        }
+        if let waiter = writer, predicate(waiter) {
+            writer = nil
+            taken.append(waiter)
+        }
+        return taken
     }
 
     /// Why waits end without readiness.
     enum Failure {
         /// The socket was closed.
         case closed
-        /// The loop shut down.
+        /// The loop (or the pool owning the shared driver) shut down.
         case loopStopped
 
         func error(_ operation: StaticString) -> IOError {
@@ -172,15 +328,15 @@ final class Registration: @unchecked Sendable {
     }
 
     /// Resumes both waiters with the error for `failure` (naming each one's operation) and marks
-    /// the registration inactive.
+    /// the registration inactive: later waits fail the same way.
     func fail(_ failure: Failure) {
-        isActive = false
-        if let waiter = reader {
-            reader = nil
-            waiter.continuation.resume(throwing: failure.error(waiter.operation))
+        let markFailed = { () -> [Waiter?] in
+            if self.failure == nil { self.failure = failure }
+            defer { (self.reader, self.writer) = (nil, nil) }
+            return [self.reader, self.writer]
         }
-        if let waiter = writer {
-            writer = nil
+        let taken = isShared ? locked(markFailed) : markFailed()
+        for case let waiter? in taken {
             waiter.continuation.resume(throwing: failure.error(waiter.operation))
         }
     }

@@ -1,0 +1,184 @@
+// The worker loop of `WorkStealingPool`: scheduling, searching (stealing), parking. The design is
+// at the top of WorkStealingPool.swift; the wake-up policy at the top of Idle.swift.
+
+extension WorkStealingPool {
+    /// Places a job: on the calling worker's LIFO slot or ring, or in the inject queue.
+    @inline(__always)
+    func schedule(_ job: UInt) {
+        if let thread = WorkerThread.current, thread.pool === self, let worker = thread.worker {
+            scheduleLocal(job, on: worker)
+        } else if inject.push(job) {
+            notifyParked()
+        } else {
+            IOThreadPool.default.next().enqueue(.task(unsafeBitCast(job, to: UnownedJob.self)))
+        }
+    }
+
+    private func scheduleLocal(_ job: UInt, on worker: Worker) {
+        let notify: Bool
+        if job == worker.runningJob || !worker.lifoEnabled {
+            // A yield (the running task enqueues itself) goes to the back, behind the others.
+            worker.queue.push(job, overflowingInto: inject)
+            notify = true
+        } else {
+            let previous = worker.lifoSlot
+            worker.lifoSlot = job
+            notify = previous != 0
+            if previous != 0 { worker.queue.push(previous, overflowingInto: inject) }
+        }
+        // While polling the driver, wake-ups are announced once, after the poll (`park`).
+        if notify && !worker.isPolling { notifyParked() }
+    }
+
+    /// Wakes one parked worker if the policy says so (see `Idle`), starting its thread if needed.
+    func notifyParked() {
+        guard let (index, needsThread) = idle.workerToNotify() else { return }
+        let worker = workers[index]
+        if needsThread {
+            worker.isSearching = true  // a notified worker starts out searching (`Idle.workerToNotify`)
+            startThread(for: worker)
+        } else {
+            worker.counters.unparks.add(1)
+            worker.parker.unpark(driver: driver)
+        }
+    }
+
+    /// Runs `worker` on the calling thread until the pool shuts down or `blocking { }` hands the
+    /// worker to another thread.
+    func runWorker(_ worker: Worker, on thread: WorkerThread) {
+        while !isShuttingDown {
+            worker.tick &+= 1
+            worker.lifoEnabled = true
+            if worker.tick % WorkStealingPool.eventInterval == 0 { maintenance(worker) }
+            if let job = nextJob(worker) ?? stealWork(worker) {
+                runTask(job, worker, thread)
+                if thread.worker !== worker { return }  // handed off: the worker is not ours any more
+                continue
+            }
+            park(worker)
+        }
+    }
+
+    private func runTask(_ job: UInt, _ worker: Worker, _ thread: WorkerThread) {
+        if worker.isSearching {
+            worker.isSearching = false
+            if idle.transitionFromSearching() { notifyParked() }
+        }
+        runJob(job, worker)
+        var lifoPolls = 0
+        while thread.worker === worker, worker.lifoSlot != 0 {
+            let next = worker.lifoSlot
+            worker.lifoSlot = 0
+            if lifoPolls >= WorkStealingPool.maxLifoPollsPerTick {
+                worker.lifoEnabled = false
+                worker.queue.push(next, overflowingInto: inject)
+                return
+            }
+            lifoPolls += 1
+            worker.counters.lifoHits.bump()
+            runJob(next, worker)
+        }
+    }
+
+    @inline(__always)
+    private func runJob(_ job: UInt, _ worker: Worker) {
+        worker.counters.jobsRun.bump()
+        worker.runningJob = job
+        unsafeBitCast(job, to: UnownedJob.self).runSynchronously(on: asUnownedTaskExecutor())
+        // After a hand-off, `worker` belongs to another thread: nothing here may touch it.
+    }
+
+    private func nextJob(_ worker: Worker) -> UInt? {
+        if worker.tick % WorkStealingPool.globalQueueInterval == 0, let job = inject.pop() {
+            worker.counters.injectPops.bump()
+            return job
+        }
+        if worker.lifoSlot != 0 {
+            defer { worker.lifoSlot = 0 }
+            return worker.lifoSlot
+        }
+        return worker.queue.pop() ?? popInjectBatch(worker)
+    }
+
+    /// Moves a fair share of the inject queue into the local ring and returns the first job.
+    private func popInjectBatch(_ worker: Worker) -> UInt? {
+        guard !inject.isEmpty else { return nil }
+        let limit = min(inject.count / workers.count + 1, Int(RunQueue.capacity / 2))
+        let batch = inject.pop(upTo: limit)
+        guard let first = batch.first else { return nil }
+        worker.counters.injectPops.bump(UInt64(batch.count))
+        for job in batch.dropFirst() { worker.queue.push(job, overflowingInto: inject) }
+        return first
+    }
+
+    /// Searching: steals half of a sibling's ring (starting at a random one), then tries the
+    /// inject queue. Refused when half the workers search already.
+    private func stealWork(_ worker: Worker) -> UInt? {
+        if !worker.isSearching {
+            guard idle.transitionToSearching() else { return nil }
+            worker.isSearching = true
+        }
+        let count = workers.count
+        let start = worker.random(below: count)
+        for offset in 0..<count {
+            let victim = workers[(start + offset) % count]
+            if victim === worker { continue }
+            worker.counters.stealAttempts.bump()
+            if let job = victim.queue.steal(into: worker.queue) {
+                worker.counters.steals.bump()
+                return job
+            }
+        }
+        return popInjectBatch(worker)
+    }
+
+    /// Every `eventInterval` ticks: poll the driver without blocking, if nobody else holds it.
+    private func maintenance(_ worker: Worker) {
+        guard driver.tryLock() else { return }
+        worker.isPolling = true
+        driver.poll(block: false)
+        worker.isPolling = false
+        driver.unlock()
+        if shouldNotifyOthers(worker) { notifyParked() }
+    }
+
+    private func shouldNotifyOthers(_ worker: Worker) -> Bool {
+        !worker.isSearching && (worker.lifoSlot != 0 ? 1 : 0) + worker.queue.count > 1
+    }
+
+    private func park(_ worker: Worker) {
+        if worker.hasLocalWork { return }
+        let wasSearching = worker.isSearching
+        worker.isSearching = false
+        if idle.transitionToParked(worker.index, isSearching: wasSearching) {
+            // The last searcher re-checks every queue: work may have arrived while nobody was woken.
+            notifyIfWorkPending()
+        }
+        worker.counters.parks.bump()
+        while !isShuttingDown {
+            worker.isPolling = true
+            worker.parker.park(driver: driver)
+            worker.isPolling = false
+            if transitionFromParked(worker) { break }
+        }
+        if shouldNotifyOthers(worker) { notifyParked() }
+    }
+
+    /// After a wake-up: true if the worker should run (it has local work, or it was notified).
+    private func transitionFromParked(_ worker: Worker) -> Bool {
+        if worker.hasLocalWork {
+            // Woken by the driver's events, not by a notification: then it does not search.
+            worker.isSearching = !idle.unparkWorker(worker.index)
+            return true
+        }
+        if idle.isParked(worker.index) { return false }
+        worker.isSearching = true
+        return true
+    }
+
+    private func notifyIfWorkPending() {
+        if !inject.isEmpty || workers.contains(where: { !$0.queue.isEmpty }) {
+            notifyParked()
+        }
+    }
+}

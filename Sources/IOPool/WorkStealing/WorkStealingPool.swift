@@ -1,0 +1,315 @@
+import CIOPoolShims
+import Synchronization
+
+/// A work-stealing pool of worker threads with a shared I/O driver and `blocking { }`: the design of
+/// the Rust crate tokio-threadpool, with what tokio's 2019 scheduler rewrite learned. It is a Swift
+/// `TaskExecutor`: tasks spawned on it (and their `async let` and task-group children) run on its
+/// workers, and may move between them.
+///
+/// ```swift
+/// let pool = try WorkStealingPool(configuration: .init(threadCount: 4))
+/// let task = try pool.spawn {
+///     let digest = await blocking { expensiveSynchronousHash() }  // the pool keeps running
+///     return digest
+/// }
+/// print(await task.value)
+/// await pool.shutdownGracefully()
+/// ```
+///
+/// Prefer it to ``IOThreadPool`` when tasks are uneven (some long, some short, some blocking):
+/// idle workers steal from busy ones. Prefer ``IOThreadPool`` for many short I/O operations, where
+/// keeping a socket's task on its reactor's thread avoids cross-thread wake-ups.
+///
+/// ## Scheduling (design)
+///
+/// - Each worker (`Worker`) has a bounded local ring of 256 jobs (`RunQueue`) and a LIFO slot.
+///   A job enqueued on a worker's own thread (a spawn, a wake-up) goes to the LIFO slot, displacing
+///   the previous occupant to the back of the ring; a `Task.yield()` goes to the back. After a job,
+///   the LIFO job runs at once, at most ``maxLifoPollsPerTick`` times in a row (then the slot is
+///   off until the next tick), so two tasks passing a message back and forth cannot starve the rest.
+/// - A full ring moves half of itself to the inject queue (`InjectQueue`), where jobs from outside
+///   the pool (other threads, other executors) arrive too.
+/// - One tick: every ``globalQueueInterval`` ticks the inject queue is checked first; otherwise the
+///   LIFO slot, the ring, then a batch from the inject queue. With nothing local, the worker
+///   searches: steals half of a random sibling's ring, then tries the inject queue. Every
+///   ``eventInterval`` ticks it polls the shared driver without blocking, if nobody holds it.
+/// - With nothing found, it parks (`Parker`): the first parking worker to get the shared driver
+///   blocks in `epoll_pwait2` (timers included), the others on their condition variables.
+///   Wake-ups follow `Idle`'s policy: one sleeper per new job, only when nobody searches.
+/// - Threads start lazily: a worker gets a thread when it is first woken.
+///
+/// ## Shutdown (design)
+///
+/// 1. ``shutdownGracefully()`` waits for every spawned task to finish; ``shutdown()`` cancels them
+///    first. (Both through `TaskAccounting`, shared with ``IOThreadPool``.)
+/// 2. `isShuttingDown` is set and every worker is unparked; each worker thread leaves its loop.
+/// 3. Once no thread holds a worker, the thread reserve stops: idle backup threads exit, each
+///    running `beforeStop`; they are joined.
+/// 4. The inject queue is closed; jobs left in it and in the local queues (continuations of tasks
+///    that were not spawned on the pool but prefer it) run on ``IOThreadPool/default``, as do jobs
+///    enqueued from then on. No job is lost.
+/// 5. The shared driver fails waiting I/O and sleeps (`ECANCELED`, "has shut down") and closes its
+///    descriptors.
+public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
+    // Thread-safety: every stored property is immutable, atomic, or guarded by its own lock
+    // (`lifecycle`, the queues', the reserve's); `Worker` documents its holder-only fields.
+
+    /// Ticks between two non-blocking polls of the shared driver by a busy worker. From tokio
+    /// (`event_interval = 61`) and Go.
+    public static let eventInterval: UInt32 = 61
+    /// Ticks between two checks of the inject queue ahead of the local queue, so that jobs from
+    /// outside are not starved by a worker that always has local work. From Go and tokio (61).
+    public static let globalQueueInterval: UInt32 = 61
+    /// LIFO-slot jobs run in a row before the slot is disabled until the next tick. From tokio
+    /// (`MAX_LIFO_POLLS_PER_TICK = 3`).
+    public static let maxLifoPollsPerTick = 3
+
+    /// Number of workers.
+    public var threadCount: Int { workers.count }
+
+    let workers: [Worker]
+    let inject = InjectQueue()
+    let idle: Idle
+    let driver: SharedDriver
+    let reserve: ThreadReserve
+    let accounting: TaskAccounting
+    let capacity: BlockingCapacity
+    let name: String
+
+    private let shuttingDown = Atomic<Bool>(false)
+    private struct Lifecycle {
+        /// Workers held by a thread (started and not yet released at shutdown).
+        var activeWorkers = 0
+        var stopping = false
+        var releaseWaiters: [CheckedContinuation<Void, Never>] = []
+        var stopStarted = false
+        var stopDone = false
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let lifecycle = Locked(Lifecycle())
+
+    /// Builds the pool. No thread starts until work arrives.
+    /// - Throws: ``IOPoolError/invalidConfiguration(_:)`` for a thread count or `maxBlocking` below 1,
+    ///   ``IOPoolError/reactorFailed(_:)`` if the shared epoll instance cannot be created.
+    public init(configuration: Configuration = Configuration()) throws(IOPoolError) {
+        guard configuration.threadCount >= 1 else {
+            throw .invalidConfiguration("threadCount must be at least 1, got \(configuration.threadCount)")
+        }
+        guard configuration.maxBlocking >= 1 else {
+            throw .invalidConfiguration("maxBlocking must be at least 1, got \(configuration.maxBlocking)")
+        }
+        guard configuration.keepAlive >= .zero else {
+            throw .invalidConfiguration("keepAlive must not be negative, got \(configuration.keepAlive)")
+        }
+        name = "WorkStealingPool(\(configuration.threadNamePrefix)*)"
+        do {
+            driver = try SharedDriver()
+        } catch {
+            throw .reactorFailed(error)
+        }
+        workers = (0..<configuration.threadCount).map { Worker(index: $0) }
+        idle = Idle(workerCount: configuration.threadCount)
+        accounting = TaskAccounting(poolName: name)
+        capacity = BlockingCapacity(limit: configuration.maxBlocking)
+        reserve = ThreadReserve(
+            .init(
+                namePrefix: configuration.threadNamePrefix, stackSize: configuration.stackSize,
+                keepAliveNanoseconds: configuration.keepAlive.wholeNanoseconds,
+                afterStart: configuration.afterStart, beforeStop: configuration.beforeStop))
+    }
+
+    /// The pool whose worker runs the calling code, if any.
+    public static var current: WorkStealingPool? {
+        guard let thread = WorkerThread.current, thread.worker != nil else { return nil }
+        return thread.pool
+    }
+
+    /// Whether the caller runs on one of this pool's workers.
+    public var isCurrent: Bool {
+        guard let thread = WorkerThread.current else { return false }
+        return thread.pool === self && thread.worker != nil
+    }
+
+    var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
+
+    // MARK: TaskExecutor
+
+    /// Enqueues a job of a task that prefers this pool. Called by the Swift runtime.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        schedule(unsafeBitCast(UnownedJob(job), to: UInt.self))
+    }
+
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
+    // MARK: Spawning
+
+    /// Starts `operation` as a new task on the pool. Called on one of the pool's workers, the task
+    /// goes to that worker's LIFO slot; from anywhere else, to the inject queue.
+    /// - Throws: ``IOPoolError/shutDown(pool:)`` once the pool has shut down.
+    @discardableResult
+    public func spawn<Success: Sendable>(
+        _ operation: sending @escaping () async -> Success
+    ) throws(IOPoolError) -> Task<Success, Never> {
+        let id = try accounting.admit()
+        return makeTask(id: id, operation)
+    }
+
+    /// Starts a throwing `operation` as a new task on the pool.
+    @discardableResult
+    public func spawn<Success: Sendable>(
+        _ operation: sending @escaping () async throws -> Success
+    ) throws(IOPoolError) -> Task<Success, any Error> {
+        let id = try accounting.admit()
+        return makeTask(id: id, operation)
+    }
+
+    func makeTask<Success: Sendable>(id: UInt64, _ operation: sending @escaping () async -> Success) -> Task<Success, Never> {
+        Task(executorPreference: self) { [accounting] in
+            accounting.started(id)
+            defer { accounting.finished(id) }
+            return await TaskIOCancellation.run(operation)
+        }
+    }
+
+    func makeTask<Success: Sendable>(
+        id: UInt64, _ operation: sending @escaping () async throws -> Success
+    ) -> Task<Success, any Error> {
+        Task(executorPreference: self) { [accounting] in
+            accounting.started(id)
+            defer { accounting.finished(id) }
+            return try await TaskIOCancellation.run(operation)
+        }
+    }
+
+    /// Number of tasks spawned on the pool that have not finished.
+    public var liveTaskCount: Int { accounting.liveCount }
+
+    // MARK: Shutdown
+
+    /// Waits until every task spawned on the pool has finished (tasks may keep spawning children
+    /// meanwhile), then stops the threads. tokio-threadpool's `shutdown_on_idle`.
+    ///
+    /// Idempotent. Must not be awaited from a task of this pool, which would wait for itself.
+    public func shutdownGracefully() async {
+        preconditionNotOnPool("shutdownGracefully()")
+        await accounting.drain()
+        await stop()
+    }
+
+    /// Cancels every live task spawned on the pool, waits for them to unwind, then stops the
+    /// threads. A task inside `blocking { }` finishes its blocking call first (a synchronous call
+    /// cannot be interrupted). Idempotent; escalates a graceful shutdown in progress.
+    public func shutdown() async {
+        preconditionNotOnPool("shutdown()")
+        await accounting.cancelAll()
+        await stop()
+    }
+
+    private func preconditionNotOnPool(_ function: String) {
+        precondition(
+            !isCurrent,
+            "\(function) awaited on a worker of the pool it shuts down would wait for itself; call it from outside the pool (e.g. a plain Task)")
+    }
+
+    private func stop() async {
+        let first = lifecycle.withLock { state -> Bool in
+            defer { (state.stopStarted, state.stopping) = (true, true) }
+            return !state.stopStarted
+        }
+        guard first else {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = lifecycle.withLock { state -> Bool in
+                    if state.stopDone { return true }
+                    state.stopWaiters.append(continuation)
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+            return
+        }
+        // Step 2: workers leave their loops.
+        shuttingDown.store(true, ordering: .releasing)
+        for worker in workers { worker.parker.unpark(driver: driver) }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let released = lifecycle.withLock { state -> Bool in
+                if state.activeWorkers == 0 { return true }
+                state.releaseWaiters.append(continuation)
+                return false
+            }
+            if released { continuation.resume() }
+        }
+        // Step 3: backup threads exit.
+        reserve.stop()
+        await reserve.waitUntilStopped()
+        // Step 4: no job is lost.
+        var leftovers = inject.close()
+        for worker in workers {
+            if worker.lifoSlot != 0 { leftovers.append(worker.lifoSlot) }
+            worker.lifoSlot = 0
+            leftovers.append(contentsOf: worker.queue.drain())
+        }
+        for job in leftovers { forwardAfterStop(job) }
+        // Step 5.
+        driver.stop()
+        let waiters = lifecycle.withLock { state in
+            state.stopDone = true
+            defer { state.stopWaiters = [] }
+            return state.stopWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// A job that reaches the stopped pool runs on ``IOThreadPool/default`` (see "Shutdown").
+    private func forwardAfterStop(_ job: UInt) {
+        IOThreadPool.default.next().enqueue(.task(unsafeBitCast(job, to: UnownedJob.self)))
+    }
+
+    // MARK: Threads
+
+    /// Starts (or reuses) a thread for a worker that has none.
+    func startThread(for worker: Worker) {
+        let admitted = lifecycle.withLock { state -> Bool in
+            if state.stopping { return false }
+            state.activeWorkers += 1
+            return true
+        }
+        guard admitted else { return }
+        do {
+            try reserve.run { [self] in runThread(holding: worker) }
+        } catch {
+            let noneRunning = lifecycle.withLock { state -> Bool in
+                state.activeWorkers -= 1
+                return state.activeWorkers == 0 && !state.stopping
+            }
+            idle.threadStartFailed(worker.index)
+            if noneRunning, !isShuttingDown {
+                fatalError("\(name) could not start any worker thread, so its tasks can never run: \(error)")
+            }
+        }
+    }
+
+    /// The body of a reserve thread that holds `worker`.
+    func runThread(holding worker: Worker) {
+        let thread = WorkerThread(pool: self, worker: worker)
+        ciopool_current_worker_set(Unmanaged.passUnretained(thread).toOpaque())
+        runWorker(worker, on: thread)
+        ciopool_current_worker_set(nil)
+        if !BlockingHandOff.resumePendingTask() {
+            workerReleased()  // the loop ended because the pool shuts down
+        }
+        // Otherwise `blocking { }` handed the worker to another thread and ran its call here; the
+        // task is back on the pool and this thread is a backup thread from now on.
+    }
+
+    private func workerReleased() {
+        let waiters = lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.activeWorkers -= 1
+            guard state.activeWorkers == 0, state.stopping else { return [] }
+            defer { state.releaseWaiters = [] }
+            return state.releaseWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
