@@ -43,8 +43,9 @@ extension IOThread {
     }
 }
 
-/// Starts `operation` as a new task on the caller's ``IOThread`` when called on one (so children
-/// stay on their parent's thread), and otherwise on the next thread of ``IOThreadPool/default``.
+/// Starts `operation` as a new task where the caller runs: on the caller's ``IOThread`` (so children
+/// stay on their parent's thread), on the caller's ``WorkStealingPool`` (onto the calling worker's
+/// local queue), and otherwise on the next thread of ``IOThreadPool/default``.
 ///
 /// If the caller's pool has already shut down, the task goes to the default pool: a spawn is
 /// never lost.
@@ -52,6 +53,9 @@ extension IOThread {
 public func spawn<Success: Sendable>(_ operation: sending @escaping () async -> Success) -> Task<Success, Never> {
     if let thread = IOThread.current, let id = try? thread.accounting.admit() {
         return thread.makeTask(id: id, operation)
+    }
+    if let pool = WorkStealingPool.current, let id = try? pool.accounting.admit() {
+        return pool.makeTask(id: id, operation)
     }
     let thread = IOThreadPool.default.next()
     // The default pool never shuts down, so admission cannot fail.
@@ -66,6 +70,9 @@ public func spawn<Success: Sendable>(
 ) -> Task<Success, any Error> {
     if let thread = IOThread.current, let id = try? thread.accounting.admit() {
         return thread.makeTask(id: id, operation)
+    }
+    if let pool = WorkStealingPool.current, let id = try? pool.accounting.admit() {
+        return pool.makeTask(id: id, operation)
     }
     let thread = IOThreadPool.default.next()
     let id = try! thread.accounting.admit()

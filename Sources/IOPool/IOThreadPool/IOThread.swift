@@ -365,11 +365,14 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         return timers.count
     }
 
-    /// Suspends the calling task until `deadline` (CLOCK_MONOTONIC nanoseconds) on a loop's timers:
-    /// the current IOThread's, or (off-pool) the default pool's next thread.
+    /// Suspends the calling task until `deadline` (CLOCK_MONOTONIC nanoseconds) on the timers of
+    /// where it runs: the current IOThread's loop, the current WorkStealingPool's shared driver, or
+    /// (off-pool) the default pool's next thread.
     static func sleep(untilNanoseconds deadline: UInt64) async throws {
         if let thread = IOThread.current {
             try await thread.sleepOnLoop(untilNanoseconds: deadline)
+        } else if let pool = WorkStealingPool.current {
+            try await pool.driver.sleep(untilNanoseconds: deadline)
         } else {
             let thread = IOThreadPool.default.next()
             try await withTaskExecutorPreference(thread) {

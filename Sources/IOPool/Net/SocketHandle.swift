@@ -20,10 +20,17 @@ enum IOAttempt<Value> {
 /// reference; whoever drops the last use closes the fd. So a close never races a syscall into a
 /// reused fd number (Go's fdMutex does the same).
 ///
-/// Ownership: the first operation that must wait registers the fd with the reactor of the IOThread
-/// it runs on (outside any pool: the default pool's next thread); `owner` never changes after that.
-/// The `Registration` is touched only on the owner's thread; an operation running elsewhere tries
-/// its syscall where it is and hops to the owner only to wait.
+/// Ownership: the first operation decides where the socket waits, and that never changes:
+/// - on an IOThread (or outside any pool: the default pool's next thread), the socket belongs to
+///   that thread's loop. Its confined `Registration` is created on the first wait and touched only
+///   on the loop's thread; an operation running elsewhere tries its syscall where it is and hops to
+///   the loop only to wait.
+/// - on a `WorkStealingPool` worker, the socket registers at once with the pool's shared driver.
+///   That registration is locked, so an operation waits on it from whatever thread it runs on,
+///   without a hop (its task resumes on its own executor).
+///
+/// `ownerSlot` holds a retained pointer to the IOThread, or to the shared `Registration` with the
+/// low bit set (objects are at least 16-byte aligned).
 final class SocketHandle: @unchecked Sendable {
     // Thread-safety: `fd` is immutable; `lifetime` and `ownerSlot` are atomics; `registration` is
     // read and written only on the owner's loop thread (and in deinit, which has exclusive access).
@@ -55,14 +62,49 @@ final class SocketHandle: @unchecked Sendable {
         // No other reference exists, so no syscall is in flight and `registration` may be read
         // here. The loop's job must not capture `self` (it is being destroyed), only the registration.
         if lifetime.load(ordering: .acquiring) & SocketHandle.closedBit == 0 {
-            if let owner = registeredOwner, let registration {
-                owner.execute { owner.reactor.deregister(registration, .closed) }
+            switch currentOwner {
+            case .loop(let owner)?:
+                if let registration { owner.execute { owner.reactor.deregister(registration, .closed) } }
+            case .shared(let registration)?:
+                registration.sharedReactor?.deregister(registration, .closed)
+            case nil:
+                break
             }
             Glibc.close(fd)
         }
         if let pointer = ownerSlot.load(ordering: .acquiring) {
-            Unmanaged<IOThread>.fromOpaque(pointer).release()
+            SocketHandle.releaseOwner(pointer)
         }
+    }
+
+    /// Where the socket waits (see "Ownership").
+    private enum Owner {
+        case loop(IOThread)
+        case shared(Registration)
+    }
+
+    private static let sharedTag: UInt = 1
+
+    private static func decode(_ pointer: UnsafeMutableRawPointer) -> Owner {
+        let bits = UInt(bitPattern: pointer)
+        if bits & sharedTag == 0 {
+            return .loop(Unmanaged<IOThread>.fromOpaque(pointer).takeUnretainedValue())
+        }
+        let untagged = UnsafeMutableRawPointer(bitPattern: bits & ~sharedTag)!
+        return .shared(Unmanaged<Registration>.fromOpaque(untagged).takeUnretainedValue())
+    }
+
+    private static func releaseOwner(_ pointer: UnsafeMutableRawPointer) {
+        let bits = UInt(bitPattern: pointer)
+        if bits & sharedTag == 0 {
+            Unmanaged<IOThread>.fromOpaque(pointer).release()
+        } else {
+            Unmanaged<Registration>.fromOpaque(UnsafeMutableRawPointer(bitPattern: bits & ~sharedTag)!).release()
+        }
+    }
+
+    private var currentOwner: Owner? {
+        ownerSlot.load(ordering: .acquiring).map(SocketHandle.decode)
     }
 
     /// Runs `body` with the fd while holding a use, or throws `EBADF` ("the socket is closed").
@@ -104,9 +146,18 @@ final class SocketHandle: @unchecked Sendable {
         releaseUse()  // the open reference
     }
 
-    /// Fails the waiters and clears the reactor slot, on the owner's loop.
+    /// Fails the waiters and clears the reactor slot, on the owner's loop (or at once, if shared).
     private func deregister() {
-        guard let owner = registeredOwner else { return }
+        let owner: IOThread
+        switch currentOwner {
+        case nil:
+            return
+        case .shared(let registration)?:
+            registration.sharedReactor?.deregister(registration, .closed)
+            return
+        case .loop(let loop)?:
+            owner = loop
+        }
         if owner.isCurrent {
             if let registration {
                 owner.reactor.deregister(registration, .closed)
@@ -119,23 +170,35 @@ final class SocketHandle: @unchecked Sendable {
         }
     }
 
-    /// The IOThread this socket is registered with, if it has been chosen.
-    private var registeredOwner: IOThread? {
-        ownerSlot.load(ordering: .acquiring).map { Unmanaged<IOThread>.fromOpaque($0).takeUnretainedValue() }
-    }
-
-    /// The IOThread this socket is registered with, choosing it now if this is the first wait.
-    private func owner() -> IOThread {
-        if let pointer = ownerSlot.load(ordering: .acquiring) {
-            return Unmanaged<IOThread>.fromOpaque(pointer).takeUnretainedValue()
+    /// Where the socket waits, choosing it now if this is the first operation (see "Ownership").
+    private func owner(_ operation: StaticString) throws(IOError) -> Owner {
+        if let pointer = ownerSlot.load(ordering: .acquiring) { return SocketHandle.decode(pointer) }
+        let candidate: UnsafeMutableRawPointer
+        var sharedRegistration: Registration?
+        if IOThread.current == nil, let pool = WorkStealingPool.current {
+            let registration: Registration
+            do {
+                registration = try withFD(operation) { (fd) throws(IOError) in
+                    try pool.driver.reactor.register(fd: fd, loop: nil, isStream: isStream)
+                }
+            } catch {
+                // Another worker registered the fd first (EEXIST): use its registration.
+                if let pointer = ownerSlot.load(ordering: .acquiring) { return SocketHandle.decode(pointer) }
+                throw error
+            }
+            sharedRegistration = registration
+            let bits = UInt(bitPattern: Unmanaged.passRetained(registration).toOpaque()) | SocketHandle.sharedTag
+            candidate = UnsafeMutableRawPointer(bitPattern: bits)!
+        } else {
+            candidate = Unmanaged.passRetained(IOThread.current ?? IOThreadPool.default.next()).toOpaque()
         }
-        let candidate = IOThread.current ?? IOThreadPool.default.next()
-        let retained = Unmanaged.passRetained(candidate).toOpaque()
         let (exchanged, winner) = ownerSlot.compareExchange(
-            expected: nil, desired: retained, ordering: .acquiringAndReleasing)
-        if exchanged { return candidate }
-        Unmanaged<IOThread>.fromOpaque(retained).release()
-        return Unmanaged<IOThread>.fromOpaque(winner!).takeUnretainedValue()
+            expected: nil, desired: candidate, ordering: .acquiringAndReleasing)
+        if exchanged { return SocketHandle.decode(candidate) }
+        // Lost the race: undo ours (a shared registration leaves the epoll set).
+        if let sharedRegistration { sharedRegistration.sharedReactor?.remove(sharedRegistration) }
+        SocketHandle.releaseOwner(candidate)
+        return SocketHandle.decode(winner!)
     }
 
     /// The registration, created on first use. Owner's loop thread only.
@@ -156,7 +219,17 @@ final class SocketHandle: @unchecked Sendable {
         _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
     ) async throws -> Value {
         while true {
-            let owner = owner()
+            let owner: IOThread
+            switch try self.owner(operation) {
+            case .shared(let registration):
+                // Note the edge count first: an edge after it ends the wait at once (see `Registration`).
+                let observed = registration.edges(interest)
+                if let value = try attemptAnywhere(operation, attempt) { return value }
+                try await registration.waitForEdge(interest, after: observed, operation: operation)
+                continue
+            case .loop(let loop):
+                owner = loop
+            }
             if owner.isCurrent {
                 let registration = try registrationOnOwner(owner, operation)
                 if let value = try attemptOnOwner(registration, interest, operation, attempt) { return value }
@@ -178,9 +251,7 @@ final class SocketHandle: @unchecked Sendable {
         _ interest: Registration.Interest, _ operation: StaticString,
         _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
     ) throws(IOError) -> Value? {
-        if let pointer = ownerSlot.load(ordering: .acquiring),
-            Unmanaged<IOThread>.fromOpaque(pointer).takeUnretainedValue().isCurrent, let registration
-        {
+        if case .loop(let owner)? = currentOwner, owner.isCurrent, let registration {
             return try attemptOnOwner(registration, interest, operation, attempt)
         }
         return try attemptAnywhere(operation, attempt)

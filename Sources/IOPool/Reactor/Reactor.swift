@@ -101,7 +101,8 @@ final class Reactor: @unchecked Sendable {
         return try withTable { () throws(IOError) in
             if stopped { throw IOError.loopStopped("register") }
             nextRegistrationID &+= 1
-            let registration = Registration(fd: fd, id: nextRegistrationID, loop: loop, isStream: isStream)
+            let registration = Registration(
+                fd: fd, id: nextRegistrationID, loop: loop, sharedReactor: loop == nil ? self : nil, isStream: isStream)
             var event = epoll_event()
             event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
             event.data.u64 = UInt64(registration.id) << 32 | UInt64(UInt32(bitPattern: fd))
@@ -125,6 +126,21 @@ final class Reactor: @unchecked Sendable {
             }
         }
         registration.fail(failure)
+    }
+
+    /// Takes a registration that was never used out of the table and the epoll set (a socket whose
+    /// first operations raced to register it, and this one lost).
+    func remove(_ registration: Registration) {
+        withTable {
+            let index = Int(registration.fd)
+            if index < table.count, let current = table[index], current === registration {
+                table[index] = nil
+                // Not through `syscall`: the fd may be closing concurrently (EBADF), which removes
+                // it from the set anyway; any error here is harmless.
+                _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, registration.fd, nil)
+            }
+        }
+        registration.fail(.closed)
     }
 
     /// Fails every registration's waiters (the loop or pool is shutting down); a shared reactor

@@ -44,6 +44,10 @@ final class Registration: @unchecked Sendable {
     unowned(unsafe) let loop: IOThread?
     /// The shared-mode lock (nil when confined).
     private let lock: UnsafeMutablePointer<pthread_mutex_t>?
+    /// The shared reactor this registration belongs to (nil when confined). A strong reference: the
+    /// socket closes through it; the reactor's table drops the registration on deregistration, which
+    /// breaks the cycle.
+    let sharedReactor: Reactor?
     /// Shared mode: edges seen per direction (see the type's comment), and the next waiter id.
     private var readEdges: UInt64 = 0
     private var writeEdges: UInt64 = 0
@@ -67,10 +71,11 @@ final class Registration: @unchecked Sendable {
     var isActive: Bool { failure == nil }
 
     /// A confined registration (for `loop`'s reactor), or a shared one when `loop` is nil.
-    init(fd: CInt, id: UInt32, loop: IOThread?, isStream: Bool) {
+    init(fd: CInt, id: UInt32, loop: IOThread?, sharedReactor: Reactor?, isStream: Bool) {
         self.fd = fd
         self.id = id
         self.loop = loop
+        self.sharedReactor = sharedReactor
         self.isStream = isStream
         if loop == nil {
             let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)

@@ -88,6 +88,9 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     }
     private let lifecycle = Locked(Lifecycle())
 
+    /// Workers held by a thread now.
+    var activeWorkerCount: Int { lifecycle.withLock { $0.activeWorkers } }
+
     /// Builds the pool. No thread starts until work arrives.
     /// - Throws: ``IOPoolError/invalidConfiguration(_:)`` for a thread count or `maxBlocking` below 1,
     ///   ``IOPoolError/reactorFailed(_:)`` if the shared epoll instance cannot be created.

@@ -1,0 +1,366 @@
+import Dispatch
+import Glibc
+@testable import IOPool
+import Synchronization
+import Testing
+
+/// WorkStealingPool: ports of tokio-threadpool's `tests/threadpool.rs` and `tests/hammer.rs`, and
+/// the scheduler's guarantees (lazy threads, spawns stay in the pool, no lost jobs).
+///
+/// No assertion depends on timing; the time limit is a hang guard.
+@Suite(.timeLimit(.minutes(2))) struct WorkStealingTests {
+    /// tokio-threadpool `natural_shutdown_simple_futures`, looped: tasks run on workers, and after a
+    /// graceful shutdown every thread that started has stopped.
+    @Test func naturalShutdownSimpleFutures() async throws {
+        for _ in 0..<50 {
+            let started = Counter()
+            let stopped = Counter()
+            let pool = try WorkStealingPool(
+                configuration: .init(threadCount: 4, afterStart: { started.increment() }, beforeStop: { stopped.increment() }))
+            let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+            for message in ["one", "two"] {
+                try pool.spawn {
+                    // On a worker of this pool, not on the test's thread.
+                    continuation.yield(WorkStealingPool.current === pool && IOThread.current == nil ? message : "off-pool")
+                }
+            }
+            var received: Set<String> = []
+            for await message in stream {
+                received.insert(message)
+                if received.count == 2 { break }
+            }
+            #expect(received == ["one", "two"])
+            await pool.shutdownGracefully()
+            #expect(started.count > 0)
+            #expect(started.count == stopped.count)
+        }
+    }
+
+    /// tokio-threadpool `force_shutdown_drops_futures`: an endless task observes cancellation exactly
+    /// once when the pool shuts down immediately, and every thread stops.
+    @Test func forceShutdown() async throws {
+        for _ in 0..<20 {
+            let started = Counter()
+            let stopped = Counter()
+            let cancelled = Counter()
+            let running = Counter()
+            let pool = try WorkStealingPool(
+                configuration: .init(threadCount: 2, afterStart: { started.increment() }, beforeStop: { stopped.increment() }))
+            try pool.spawn {
+                running.increment()
+                await withTaskCancellationHandler {
+                    let (stream, _) = AsyncStream.makeStream(of: Int.self)
+                    for await _ in stream {}  // never ends on its own
+                } onCancel: {
+                    cancelled.increment()
+                }
+            }
+            while running.count == 0 { await Task.yield() }
+            await pool.shutdown()
+            #expect(cancelled.count == 1)
+            #expect(started.count >= 1)
+            #expect(started.count == stopped.count)
+            #expect(pool.liveTaskCount == 0)
+        }
+    }
+
+    /// tokio-threadpool `many_oneshot_futures`: 10,000 tasks each count once.
+    @Test func manyOneshotFutures() async throws {
+        for _ in 0..<5 {
+            let pool = try WorkStealingPool(configuration: .init(threadCount: 4))
+            let count = Counter()
+            for _ in 0..<10_000 {
+                try pool.spawn { count.increment() }
+            }
+            await pool.shutdownGracefully()
+            #expect(count.count == 10_000)
+        }
+    }
+
+    /// tokio-threadpool `many_multishot_futures`: 50 chains of 200 forwarding tasks; each message
+    /// cycles through its chain 5 times.
+    @Test func manyMultishotFutures() async throws {
+        let tracks = 50
+        let chain = 200
+        let cycles = 5
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 4))
+        var finals: [AsyncStream<String>] = []
+        var starts: [AsyncStream<String>.Continuation] = []
+        for _ in 0..<tracks {
+            let (head, start) = AsyncStream.makeStream(of: String.self)
+            var input = head
+            for _ in 0..<chain {
+                let (next, forward) = AsyncStream.makeStream(of: String.self)
+                let source = input
+                try pool.spawn {
+                    for await message in source { forward.yield(message) }
+                    forward.finish()
+                }
+                input = next
+            }
+            // The last task sends each message back to the start until it has gone round `cycles` times.
+            let (output, emit) = AsyncStream.makeStream(of: String.self)
+            let last = input
+            try pool.spawn {
+                var rounds = 0
+                for await message in last {
+                    rounds += 1
+                    if rounds < cycles {
+                        start.yield(message)
+                    } else {
+                        emit.yield(message)
+                        start.finish()  // ends the chain: every forwarder finishes in turn
+                    }
+                }
+                emit.finish()
+            }
+            starts.append(start)
+            finals.append(output)
+        }
+        for start in starts { start.yield("ping") }
+        for output in finals {
+            var messages: [String] = []
+            for await message in output { messages.append(message) }
+            #expect(messages == ["ping"])
+        }
+        await pool.shutdownGracefully()
+        #expect(pool.liveTaskCount == 0)
+    }
+
+    /// tokio-threadpool `global_executor_is_configured`: `spawn` inside the pool spawns onto it.
+    @Test func spawnInsideThePoolStaysInThePool() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 2))
+        let outer = try pool.spawn { () -> [Bool] in
+            var children: [Task<Bool, Never>] = []
+            for _ in 0..<100 {
+                children.append(spawn { WorkStealingPool.current === pool })
+            }
+            var results: [Bool] = []
+            for child in children { results.append(await child.value) }
+            return results
+        }
+        #expect(await outer.value == Array(repeating: true, count: 100))
+        await pool.shutdownGracefully()
+    }
+
+    /// tokio-threadpool `new_threadpool_is_idle`, and threads start lazily: a new pool has none.
+    @Test func newPoolIsIdleAndStartsNoThread() async throws {
+        let started = Counter()
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 4, afterStart: { started.increment() }))
+        #expect(pool.metrics.threadsAlive == 0)
+        await pool.shutdownGracefully()
+        #expect(started.count == 0)
+    }
+
+    /// Threads start when work arrives: one task on a 4-worker pool starts its worker's thread and
+    /// at most one more (the worker that finds work while searching wakes one more, tokio's ramp-up
+    /// rule; that one finds nothing and parks without waking another).
+    @Test func oneTaskDoesNotStartEveryThread() async throws {
+        let started = Counter()
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 4, afterStart: { started.increment() }))
+        _ = try await pool.spawn { 1 }.value
+        #expect(started.count >= 1 && started.count <= 2)
+        await pool.shutdownGracefully()
+    }
+
+    /// tokio-threadpool `busy_threadpool_is_not_idle`: a graceful shutdown waits for a pending task.
+    @Test func busyPoolIsNotIdleUntilItsTaskEnds() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 4, maxBlocking: 2))
+        let (gate, open) = AsyncStream.makeStream(of: Void.self)
+        try pool.spawn {
+            for await _ in gate { break }
+        }
+        let done = Counter()
+        let shutdown = Task {
+            await pool.shutdownGracefully()
+            done.increment()
+        }
+        for _ in 0..<1_000 { await Task.yield() }
+        #expect(done.count == 0)
+        #expect(pool.liveTaskCount == 1)
+        open.yield()
+        await shutdown.value
+        #expect(done.count == 1)
+    }
+
+    /// tokio-threadpool `multi_threadpool`: a task on one pool wakes a task on another.
+    @Test func crossPoolWakeUps() async throws {
+        let first = try WorkStealingPool(configuration: .init(threadCount: 2))
+        let second = try WorkStealingPool(configuration: .init(threadCount: 2))
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let waiter = try second.spawn { () -> (Int?, Bool) in
+            var iterator = stream.makeAsyncIterator()
+            let value = await iterator.next()
+            return (value, WorkStealingPool.current === second)
+        }
+        try first.spawn { continuation.yield(42) }
+        let (value, onSecond) = await waiter.value
+        #expect(value == 42)
+        #expect(onSecond)
+        await first.shutdownGracefully()
+        await second.shutdownGracefully()
+    }
+
+    /// tokio-threadpool `hammer.rs`: 1,000 requester/responder pairs through an acceptor task;
+    /// every task is accounted for exactly once (2N + 1).
+    @Test func hammer() async throws {
+        let pairs = 1_000
+        for _ in 0..<3 {
+            let pool = try WorkStealingPool(configuration: .init(threadCount: 4))
+            let finished = Counter()
+            let (requests, submit) = AsyncStream.makeStream(of: CheckedContinuation<Int, Never>.self)
+            try pool.spawn {
+                defer { finished.increment() }
+                for await request in requests {
+                    _ = try? pool.spawn {
+                        defer { finished.increment() }
+                        request.resume(returning: 7)
+                    }
+                }
+            }
+            let answered = Counter()
+            for _ in 0..<pairs {
+                try pool.spawn {
+                    defer { finished.increment() }
+                    let answer = await withCheckedContinuation { submit.yield($0) }
+                    if answer == 7 { answered.increment() }
+                }
+            }
+            while answered.count < pairs { try await Task.sleep(for: .milliseconds(1)) }
+            submit.finish()
+            await pool.shutdownGracefully()
+            #expect(answered.count == pairs)
+            #expect(finished.count == 2 * pairs + 1)
+        }
+    }
+
+    /// Work spreads: with many CPU-bound tasks spawned from one worker, other workers steal.
+    @Test func idleWorkersStealFromABusyOne() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 2))
+        let ran = Counter()
+        try await pool.spawn {
+            for _ in 0..<200 {
+                spawn {
+                    var x: UInt64 = 1
+                    for i in 0..<20_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
+                    if x != 0 { ran.increment() }
+                }
+            }
+        }.value
+        await pool.shutdownGracefully()
+        #expect(ran.count == 200)
+        let metrics = pool.metrics
+        #expect(metrics.workers.map(\.jobsRun).reduce(0, +) >= 201)
+        #expect(metrics.workers.map(\.stealAttempts).reduce(0, +) > 0)
+    }
+
+    /// A task that yields forever does not starve the others on a one-worker pool.
+    @Test func aYieldingTaskDoesNotStarveOthers() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 1))
+        let stop = Atomic<Bool>(false)
+        let spinner = try pool.spawn {
+            while !stop.load(ordering: .relaxed) { await Task.yield() }
+        }
+        let others = Counter()
+        for _ in 0..<100 { try pool.spawn { others.increment() } }
+        while others.count < 100 { try await Task.sleep(for: .milliseconds(1)) }
+        stop.store(true, ordering: .relaxed)
+        await spinner.value
+        await pool.shutdownGracefully()
+    }
+
+    @Test func spawnAfterShutdownFailsClearly() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 1))
+        await pool.shutdownGracefully()
+        #expect(throws: IOPoolError.self) { try pool.spawn {} }
+    }
+
+    @Test func runReturnsAfterEverySpawnedTask() async throws {
+        let finished = Counter()
+        let value = try await WorkStealingPool.run(configuration: .init(threadCount: 2)) { pool in
+            for _ in 0..<100 {
+                try pool.spawn {
+                    try? await Task.sleep(for: .milliseconds(5))
+                    finished.increment()
+                }
+            }
+            return 42
+        }
+        #expect(value == 42)
+        #expect(finished.count == 100)
+    }
+
+    @Test func invalidConfigurationIsRejected() {
+        #expect(throws: IOPoolError.self) { try WorkStealingPool(configuration: .init(threadCount: 0)) }
+        #expect(throws: IOPoolError.self) { try WorkStealingPool(configuration: .init(maxBlocking: 0)) }
+    }
+
+    /// A task that prefers the pool but was not spawned on it still runs after the pool stopped
+    /// (on the default IOThreadPool): no job is lost.
+    @Test func aJobArrivingAfterShutdownStillRuns() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 1))
+        let (gate, open) = AsyncStream.makeStream(of: Void.self)
+        let outsider = Task(executorPreference: pool) { () -> Bool in
+            for await _ in gate { break }
+            return true
+        }
+        await pool.shutdownGracefully()
+        open.yield()
+        #expect(await outsider.value)
+    }
+
+    // MARK: Time on the pool
+
+    /// Sleeps on the shared driver's timers never end early. (Their order after waking is the
+    /// scheduler's: timers due in one poll resume through the LIFO slot, as in tokio.)
+    @Test func sleepsOnThePoolNeverEndEarly() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 2))
+        let early = Counter()
+        let woken = Counter()
+        for index in (0..<200).reversed() {
+            try pool.spawn {
+                let deadline = IOClock.io.now.advanced(by: .microseconds(250 * index + 100))
+                try await sleep(until: deadline)
+                if IOClock.io.now < deadline { early.increment() }
+                woken.increment()
+            }
+        }
+        await pool.shutdownGracefully()
+        #expect(woken.count == 200)
+        #expect(early.count == 0)
+    }
+
+    @Test func cancelledSleepsLeaveTheDriverAtOnce() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 2))
+        let cancelled = Counter()
+        let sleepers = try (0..<5_000).map { _ in
+            try pool.spawn {
+                do { try await sleep(for: .seconds(3600)) } catch is CancellationError { cancelled.increment() } catch {}
+            }
+        }
+        while pool.driver.pendingTimerCount < 5_000 { try await Task.sleep(for: .milliseconds(1)) }
+        for sleeper in sleepers { sleeper.cancel() }
+        for sleeper in sleepers { await sleeper.value }
+        #expect(cancelled.count == 5_000)
+        #expect(pool.driver.pendingTimerCount == 0)
+        await pool.shutdownGracefully()
+    }
+
+    @Test func timeoutOnThePool() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 2))
+        let result = try pool.spawn { () -> String in
+            do {
+                try await withTimeout(.milliseconds(20)) {
+                    try await sleep(for: .seconds(3600))
+                }
+                return "no timeout"
+            } catch is TimeoutError {
+                return "timed out"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(await result.value == "timed out")
+        await pool.shutdownGracefully()
+    }
+}
