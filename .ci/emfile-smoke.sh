@@ -4,9 +4,10 @@
 # descriptors, and that it serves new clients once descriptors free up.
 set -euo pipefail
 binary=${1:-.build/release/iopool}
+extra="${*:2}"  # e.g. --pool stealing
 source "$(dirname "$0")/lib.sh"
 out=$(mktemp)
-start_echo_server "$out" bash -c "ulimit -n 64 && exec \"$binary\" echo-server --host 127.0.0.1 --port 0 --threads 1 --grace-period 1"
+start_echo_server "$out" bash -c "ulimit -n 64 && exec \"$binary\" echo-server --host 127.0.0.1 --port 0 --threads 1 --grace-period 1 $extra"
 pid=$SERVER_PID
 port=$SERVER_PORT
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT

@@ -18,6 +18,8 @@ struct EchoServer: AsyncParsableCommand {
     enum Pool: String, ExpressibleByArgument, CaseIterable {
         /// IOThreadPool: a thread per core, each with its own event loop.
         case io
+        /// WorkStealingPool: workers with local queues, stealing, one shared I/O driver.
+        case stealing
     }
 
     @Option(help: "Address to bind (a numeric IPv4 or IPv6 address).")
@@ -42,14 +44,19 @@ struct EchoServer: AsyncParsableCommand {
 
     func run() async throws {
         let address = try SocketAddress(host: host, port: port)
-        let pool = try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "echo-"))
+        let pool: ServerPool
+        switch self.pool {
+        case .io: pool = .io(try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "echo-")))
+        case .stealing: pool = .stealing(try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "echo-ws-")))
+        }
         let listener = try TCPListener.bind(address)
         let signals = ShutdownSignals()
 
         try pool.spawn {
             do {
-                try await pool.spawnAll(listener.connections) { connection in
-                    await Self.echo(connection)
+                // Each connection is a task of its own (on IOThreadPool: round-robin over the threads).
+                for try await connection in listener.connections {
+                    try pool.spawn { await Self.echo(connection) }
                 }
             } catch {
                 // The listener was closed by the shutdown below; anything else is worth a line.
@@ -90,6 +97,33 @@ struct EchoServer: AsyncParsableCommand {
             try connection.shutdown(.write)
         } catch {
             // ECONNRESET, EPIPE, cancellation at shutdown: nothing to report to anyone.
+        }
+    }
+}
+
+/// The pool the server runs on: the same echo code on either scheduler.
+enum ServerPool: Sendable {
+    case io(IOThreadPool)
+    case stealing(WorkStealingPool)
+
+    func spawn(_ operation: sending @escaping () async -> Void) throws {
+        switch self {
+        case .io(let pool): try pool.spawn(operation)
+        case .stealing(let pool): try pool.spawn(operation)
+        }
+    }
+
+    func shutdownGracefully() async {
+        switch self {
+        case .io(let pool): await pool.shutdownGracefully()
+        case .stealing(let pool): await pool.shutdownGracefully()
+        }
+    }
+
+    func shutdown() async {
+        switch self {
+        case .io(let pool): await pool.shutdown()
+        case .stealing(let pool): await pool.shutdown()
         }
     }
 }
