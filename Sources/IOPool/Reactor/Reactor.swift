@@ -30,7 +30,8 @@ final class Reactor: @unchecked Sendable {
     private var nextWaiterID: UInt64 = 0
     private static let wakeToken: UInt64 = UInt64.max
     /// Shared reactors only: guards `table`, `nextRegistrationID` and `stopped`.
-    private let tableLock: Locked<Void>?
+    /// (The locked value is unused; not `Void`, whose zero size confuses ThreadSanitizer: see `Parker`.)
+    private let tableLock: Locked<Int>?
     /// Shared reactors only: set by `failAll`; later registrations fail.
     private var stopped = false
     /// Shared reactors only: the registrations of one poll's events, looked up under the lock and
@@ -41,7 +42,7 @@ final class Reactor: @unchecked Sendable {
 
     /// A reactor for one IOThread (`shared == false`) or for a pool's shared driver.
     init(shared: Bool = false) throws(IOError) {
-        tableLock = shared ? Locked(()) : nil
+        tableLock = shared ? Locked(0) : nil
         let epollFD = try syscall("epoll_create1") { epoll_create1(CInt(EPOLL_CLOEXEC)) }
         let wakeFD: CInt
         do {

@@ -48,7 +48,11 @@ final class Idle: Sendable {
     var unparkedCount: Int { Idle.unparked(state.load(ordering: .sequentiallyConsistent)) }
 
     private func shouldWake() -> Bool {
-        let state = state.load(ordering: .sequentiallyConsistent)
+        // A read-modify-write, not a load (tokio's `fetch_add(0, SeqCst)`): it orders the caller's
+        // earlier push (a plain release store of a ring's tail) before this read, so a searcher that
+        // parks and re-checks the queues (`transitionToParked`) and this notifier cannot both miss
+        // each other.
+        let state = state.wrappingAdd(0, ordering: .sequentiallyConsistent).oldValue
         return Idle.searching(state) == 0 && Idle.unparked(state) < workerCount
     }
 

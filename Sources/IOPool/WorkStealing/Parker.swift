@@ -19,7 +19,10 @@ final class Parker: Sendable {
     private static let notified = 3
 
     private let state = Atomic<Int>(Parker.empty)
-    private let condition = ConditionLock(())
+    /// The lock and condition for `parkedOnCondition`. Its value is unused: the state is the atomic
+    /// above (a zero-sized value would share its address with the next allocation, and
+    /// ThreadSanitizer then reports accesses to it as races with unrelated memory).
+    private let condition = ConditionLock(0)
 
     /// Sleeps until `unpark()`, or (on the driver) until I/O events or a timer, or a spurious
     /// wake-up: the caller re-checks its queues either way.
