@@ -364,3 +364,27 @@ import Testing
         await pool.shutdownGracefully()
     }
 }
+
+extension WorkStealingTests {
+    /// `Task.yield()` on a worker defers the task (tokio's `defer`): it does not take the LIFO slot,
+    /// and tasks that yield in a loop do not starve jobs waiting in the inject queue.
+    @Test func yieldingTasksDoNotStarveTheInjectQueue() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 1))
+        let stop = Counter()
+        let yielders = try (0..<2).map { _ in
+            try pool.spawn {
+                while stop.count == 0 { await Task.yield() }
+            }
+        }
+        let before = pool.metrics.workers[0].lifoHits
+        let spawned = try (0..<2_000).map { _ in try pool.spawn {} }
+        for task in spawned { await task.value }
+        stop.increment()
+        for task in yielders { await task.value }
+        let metrics = pool.metrics.workers[0]
+        // Without deferral, the 2,000 jobs would come out of the inject queue one per 61 ticks and
+        // the yielders would run through the LIFO slot on every yield.
+        #expect(metrics.lifoHits - before < 1_000)
+        await pool.shutdownGracefully()
+    }
+}

@@ -124,6 +124,7 @@ extension WorkStealingPool {
             worker.queue.push(worker.lifoSlot, overflowingInto: inject)
             worker.lifoSlot = 0
         }
+        requeueDeferred(worker)
         thread.worker = nil
         do {
             try reserve.run { [self] in runThread(holding: worker) }

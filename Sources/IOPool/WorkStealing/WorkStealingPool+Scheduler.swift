@@ -16,8 +16,11 @@ extension WorkStealingPool {
 
     private func scheduleLocal(_ job: UInt, on worker: Worker) {
         let notify: Bool
-        if job == worker.runningJob || !worker.lifoEnabled {
-            // A yield (the running task enqueues itself) goes to the back, behind the others.
+        if isYield(job, worker) {
+            // A yielded task waits until the worker runs dry.
+            worker.deferred.append(job)
+            return
+        } else if !worker.lifoEnabled {
             worker.queue.push(job, overflowingInto: inject)
             notify = true
         } else {
@@ -28,6 +31,17 @@ extension WorkStealingPool {
         }
         // While polling the driver, wake-ups are announced once, after the poll (`park`).
         if notify && !worker.isPolling { notifyParked() }
+    }
+
+    /// Whether `job` is a task that yielded. `Task.yield()` does not enqueue its task: it enqueues a
+    /// continuation job (no task of its own) and suspends; that job then resumes the task, i.e.
+    /// enqueues it while no task is current. So a task enqueued on a worker by a running job with no
+    /// current task (outside driver polls, whose wake-ups are not yields) is a yield; the job
+    /// enqueueing itself is checked too, in case the runtime ever does that directly.
+    @inline(__always)
+    private func isYield(_ job: UInt, _ worker: Worker) -> Bool {
+        if job == worker.runningJob { return true }
+        return !worker.isPolling && withUnsafeCurrentTask { $0 == nil }
     }
 
     /// Wakes one parked worker if the policy says so (see `Idle`), starting its thread if needed.
@@ -53,6 +67,11 @@ extension WorkStealingPool {
             if let job = nextJob(worker) ?? stealWork(worker) {
                 runTask(job, worker, thread)
                 if thread.worker !== worker { return }  // handed off: the worker is not ours any more
+                continue
+            }
+            if !worker.deferred.isEmpty {
+                // Nothing else to run: poll for I/O (without blocking), then run the yielded tasks again.
+                maintenance(worker)
                 continue
             }
             park(worker)
@@ -132,14 +151,23 @@ extension WorkStealingPool {
         return popInjectBatch(worker)
     }
 
-    /// Every `eventInterval` ticks: poll the driver without blocking, if nobody else holds it.
+    /// Every `eventInterval` ticks, and when only yielded tasks are left: poll the driver without
+    /// blocking (if nobody else holds it), then put the yielded tasks back in the ring.
     private func maintenance(_ worker: Worker) {
-        guard driver.tryLock() else { return }
-        worker.isPolling = true
-        driver.poll(block: false)
-        worker.isPolling = false
-        driver.unlock()
+        if driver.tryLock() {
+            worker.isPolling = true
+            driver.poll(block: false)
+            worker.isPolling = false
+            driver.unlock()
+        }
+        requeueDeferred(worker)
         if shouldNotifyOthers(worker) { notifyParked() }
+    }
+
+    func requeueDeferred(_ worker: Worker) {
+        guard !worker.deferred.isEmpty else { return }
+        for job in worker.deferred { worker.queue.push(job, overflowingInto: inject) }
+        worker.deferred.removeAll(keepingCapacity: true)
     }
 
     private func shouldNotifyOthers(_ worker: Worker) -> Bool {

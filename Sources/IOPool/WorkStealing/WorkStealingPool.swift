@@ -24,7 +24,8 @@ import Synchronization
 ///
 /// - Each worker (`Worker`) has a bounded local ring of 256 jobs (`RunQueue`) and a LIFO slot.
 ///   A job enqueued on a worker's own thread (a spawn, a wake-up) goes to the LIFO slot, displacing
-///   the previous occupant to the back of the ring; a `Task.yield()` goes to the back. After a job,
+///   the previous occupant to the back of the ring; a `Task.yield()` waits in a deferred list until
+///   the worker has nothing else to run or polls the driver (tokio's `defer`). After a job,
 ///   the LIFO job runs at once, at most ``maxLifoPollsPerTick`` times in a row (then the slot is
 ///   off until the next tick), so two tasks passing a message back and forth cannot starve the rest.
 /// - A full ring moves half of itself to the inject queue (`InjectQueue`), where jobs from outside
@@ -251,6 +252,8 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
         for worker in workers {
             if worker.lifoSlot != 0 { leftovers.append(worker.lifoSlot) }
             worker.lifoSlot = 0
+            leftovers.append(contentsOf: worker.deferred)
+            worker.deferred = []
             leftovers.append(contentsOf: worker.queue.drain())
         }
         for job in leftovers { forwardAfterStop(job) }

@@ -28,6 +28,10 @@ final class Worker: @unchecked Sendable {
     var tick: UInt32 = 0
     /// The job running now, to tell a `Task.yield()` (the running task enqueues itself) from a wake-up.
     var runningJob: UInt = 0
+    /// Yielded jobs, run again only once the worker has nothing else (or at its next driver poll):
+    /// tokio's `defer` list. Were they pushed straight back, tasks that yield in a loop would keep
+    /// the ring non-empty forever and starve the inject queue (tokio's `spawn_many_remote_busy1`).
+    var deferred: [UInt] = []
     private var randomState: UInt64
 
     init(index: Int) {
@@ -43,7 +47,7 @@ final class Worker: @unchecked Sendable {
         return Int((randomState &* 0x2545_F491_4F6C_DD1D) >> 33) % bound
     }
 
-    var hasLocalWork: Bool { lifoSlot != 0 || !queue.isEmpty }
+    var hasLocalWork: Bool { lifoSlot != 0 || !queue.isEmpty || !deferred.isEmpty }
 }
 
 /// A worker's counters: single-writer (the holder) relaxed atomics, read by snapshots.

@@ -1,0 +1,127 @@
+import IOPool
+import Synchronization
+
+/// Where a scheduler benchmark runs: one of our pools, or Swift's default global executor.
+enum BenchRuntime: Sendable {
+    case ioThreadPool(IOThreadPool)
+    case workStealing(WorkStealingPool)
+    case global
+
+    enum Kind: String, CaseIterable, Sendable {
+        case io = "IOThreadPool"
+        case stealing = "WorkStealingPool"
+        case global = "global executor"
+    }
+
+    static func make(_ kind: Kind, threads: Int) throws -> BenchRuntime {
+        switch kind {
+        case .io: return .ioThreadPool(try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-io-")))
+        case .stealing: return .workStealing(try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-ws-")))
+        case .global: return .global
+        }
+    }
+
+    /// Spawns from outside the runtime (tokio's "remote" spawn).
+    @discardableResult
+    func spawnRemote(_ operation: sending @escaping () async -> Void) -> Task<Void, Never> {
+        switch self {
+        case .ioThreadPool(let pool): return try! pool.spawn(operation)
+        case .workStealing(let pool): return try! pool.spawn(operation)
+        case .global: return Task.detached(operation: operation)
+        }
+    }
+
+    /// Spawns from a task of the runtime (tokio's local spawn): our free `spawn` keeps the child on
+    /// the caller's thread or worker; on the global executor a plain `Task`.
+    @discardableResult
+    func spawnLocal(_ operation: sending @escaping () async -> Void) -> Task<Void, Never> {
+        switch self {
+        case .ioThreadPool, .workStealing: return spawn(operation)
+        case .global: return Task(operation: operation)
+        }
+    }
+
+    func shutdown() async {
+        switch self {
+        case .ioThreadPool(let pool): await pool.shutdownGracefully()
+        case .workStealing(let pool): await pool.shutdownGracefully()
+        case .global: break
+        }
+    }
+}
+
+/// A one-shot channel: one `send`, one `receive` (tokio's `oneshot`), for ping-pong.
+final class Oneshot<Value: Sendable>: Sendable {
+    private enum State {
+        case empty
+        case waiting(CheckedContinuation<Value, Never>)
+        case sent(Value)
+        case done
+    }
+    private let state = Mutex(State.empty)
+
+    func send(_ value: Value) {
+        let waiter: CheckedContinuation<Value, Never>? = state.withLock { state in
+            switch state {
+            case .empty:
+                state = .sent(value)
+                return nil
+            case .waiting(let continuation):
+                state = .done
+                return continuation
+            case .sent, .done:
+                preconditionFailure("Oneshot sent twice")
+            }
+        }
+        waiter?.resume(returning: value)
+    }
+
+    func receive() async -> Value {
+        await withCheckedContinuation { continuation in
+            let ready: Value? = state.withLock { state in
+                switch state {
+                case .empty:
+                    state = .waiting(continuation)
+                    return nil
+                case .sent(let value):
+                    state = .done
+                    return value
+                case .waiting, .done:
+                    preconditionFailure("Oneshot received twice")
+                }
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+}
+
+/// Counts down from `count`; `wait()` returns once it reaches zero (tokio benches' atomic
+/// countdown plus a channel).
+final class Countdown: Sendable {
+    private let state: Mutex<(remaining: Int, waiter: CheckedContinuation<Void, Never>?)>
+
+    init(_ count: Int) {
+        state = Mutex((count, nil))
+    }
+
+    func decrement() {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+            state.remaining -= 1
+            guard state.remaining == 0 else { return nil }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if state.remaining == 0 { return true }
+                state.waiter = continuation
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+}
