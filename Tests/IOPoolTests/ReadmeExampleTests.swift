@@ -69,3 +69,20 @@ import Testing
         #expect(await table.isOnItsThread())
     }
 }
+
+/// The README's WorkStealingPool example (with stand-ins for the user's functions).
+@Suite struct ReadmeWorkStealingExampleTests {
+    @Test func blockingExample() async throws {
+        let path = "/proc/self/stat"
+        func readWholeFileSynchronously(_ path: String) throws -> [UInt8] { Array(path.utf8) }
+        func checksum(_ bytes: [UInt8]) -> Int { bytes.reduce(0) { $0 &+ Int($1) } }
+
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 4, maxBlocking: 64))
+        let digest = try pool.spawn {
+            let bytes = try await blocking { try readWholeFileSynchronously(path) }  // hands the worker off
+            return checksum(bytes)                                                    // back on the pool
+        }
+        print(try await digest.value)
+        await pool.shutdownGracefully()
+    }
+}

@@ -41,12 +41,22 @@ final class Parker: Sendable {
             return
         }
         condition.wait(until: { _ in
-            // First pass: announce the sleep, unless a notification came; later passes: consume it.
-            if state.compareExchange(expected: Parker.notified, desired: Parker.empty, ordering: .acquiring).exchanged {
-                return true
+            // Under the condition's lock, so an `unpark` that sees `parkedOnCondition` signals only
+            // once we wait. A notification may land between any two steps: every path re-reads.
+            while true {
+                switch state.load(ordering: .acquiring) {
+                case Parker.notified:
+                    if state.compareExchange(expected: Parker.notified, desired: Parker.empty, ordering: .acquiring).exchanged {
+                        return true
+                    }
+                case Parker.parkedOnCondition:
+                    return false  // a spurious wake-up: sleep on
+                default:
+                    if state.compareExchange(expected: Parker.empty, desired: Parker.parkedOnCondition, ordering: .acquiringAndReleasing).exchanged {
+                        return false
+                    }
+                }
             }
-            _ = state.compareExchange(expected: Parker.empty, desired: Parker.parkedOnCondition, ordering: .acquiringAndReleasing)
-            return false
         }, then: { _, _ in })
     }
 
