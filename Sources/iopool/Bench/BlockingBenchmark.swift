@@ -15,7 +15,7 @@ enum BlockingBenchmark {
         var maxMicroseconds: Double
     }
 
-    static let blockNanoseconds: UInt32 = 50_000  // µs for usleep: 50 ms
+    static let blockMicroseconds: UInt32 = 50_000  // microseconds (usleep): 50 ms
     static let arrivalIntervalMicroseconds: UInt32 = 200
 
     static func run(kind: BenchRuntime.Kind, threads: Int, blockers: Int, seconds: Double) async throws -> Result {
@@ -26,11 +26,14 @@ enum BlockingBenchmark {
             switch runtime {
             case .workStealing(let pool):
                 background.append(try pool.spawn {
-                    while running.isSet { await blocking { _ = usleep(blockNanoseconds) } }
+                    while running.isSet { await blocking { _ = usleep(blockMicroseconds) } }
                 })
             case .global:
                 background.append(Task.detached {
-                    while running.isSet { usleep(blockNanoseconds) }  // blocks a cooperative thread
+                    while running.isSet {
+                        usleep(blockMicroseconds)  // blocks a cooperative thread for 50 ms
+                        await Task.yield()  // then lets others in, as a task doing one blocking call at a time would
+                    }
                 })
             case .ioThreadPool:
                 preconditionFailure("the blocking benchmark compares WorkStealingPool with the global executor")
