@@ -5,11 +5,15 @@ import Synchronization
 enum BenchRuntime: Sendable {
     case ioThreadPool(IOThreadPool)
     case workStealing(WorkStealingPool)
+    /// The same pool, with plain `Task(executorPreference:)` instead of `spawn`: the scheduler
+    /// alone, without the per-task shutdown accounting and cancellation scope that `spawn` adds.
+    case workStealingPreference(WorkStealingPool)
     case global
 
     enum Kind: String, CaseIterable, Sendable {
         case io = "IOThreadPool"
         case stealing = "WorkStealingPool"
+        case stealingPreference = "WSP Task(pref:)"
         case global = "global executor"
     }
 
@@ -17,6 +21,8 @@ enum BenchRuntime: Sendable {
         switch kind {
         case .io: return .ioThreadPool(try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-io-")))
         case .stealing: return .workStealing(try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-ws-")))
+        case .stealingPreference:
+            return .workStealingPreference(try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-wsp-")))
         case .global: return .global
         }
     }
@@ -27,6 +33,7 @@ enum BenchRuntime: Sendable {
         switch self {
         case .ioThreadPool(let pool): return try! pool.spawn(operation)
         case .workStealing(let pool): return try! pool.spawn(operation)
+        case .workStealingPreference(let pool): return Task(executorPreference: pool, operation: operation)
         case .global: return Task.detached(operation: operation)
         }
     }
@@ -37,6 +44,7 @@ enum BenchRuntime: Sendable {
     func spawnLocal(_ operation: sending @escaping () async -> Void) -> Task<Void, Never> {
         switch self {
         case .ioThreadPool, .workStealing: return spawn(operation)
+        case .workStealingPreference(let pool): return Task(executorPreference: pool, operation: operation)
         case .global: return Task(operation: operation)
         }
     }
@@ -44,7 +52,7 @@ enum BenchRuntime: Sendable {
     func shutdown() async {
         switch self {
         case .ioThreadPool(let pool): await pool.shutdownGracefully()
-        case .workStealing(let pool): await pool.shutdownGracefully()
+        case .workStealing(let pool), .workStealingPreference(let pool): await pool.shutdownGracefully()
         case .global: break
         }
     }
