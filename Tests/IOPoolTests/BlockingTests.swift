@@ -242,3 +242,40 @@ final class Barrier: @unchecked Sendable {  // state guarded by `mutex`
         pthread_mutex_unlock(&mutex)
     }
 }
+
+extension BlockingTests {
+    /// A backup thread (the thread that ran a blocking call) waits `keepAlive` for a worker to take
+    /// over, then exits, running `beforeStop`. Polled until it happens (the time limit is the guard).
+    @Test func idleBackupThreadsExitAfterKeepAlive() async throws {
+        let stopped = Counter()
+        let pool = try WorkStealingPool(
+            configuration: .init(threadCount: 1, keepAlive: .milliseconds(50), beforeStop: { stopped.increment() }))
+        try await pool.spawn { await blocking { _ = usleep(1_000) } }.value
+        // The worker's thread stays; the (now backup) thread that ran the call leaves.
+        while pool.metrics.threadsAlive > 1 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(stopped.count == 1)
+        #expect(pool.metrics.backupThreadsAlive == 0)
+        await pool.shutdownGracefully()
+        #expect(stopped.count == 2)
+    }
+
+    /// Metrics show blocking sections running and waiting, and backup threads.
+    @Test func metricsShowBlockingSections() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 1, maxBlocking: 1))
+        let release = DispatchSemaphore(value: 0)
+        let first = try pool.spawn { await blocking { release.wait() } }
+        while pool.metrics.blockingRunning < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        let second = try pool.spawn { await blocking { release.wait() } }
+        while pool.metrics.blockingWaiting < 1 { try await Task.sleep(for: .milliseconds(1)) }
+        let metrics = pool.metrics
+        #expect(metrics.blockingRunning == 1)
+        #expect(metrics.blockingWaiting == 1)
+        #expect(metrics.backupThreadsAlive == 1)  // the thread blocked in the first call
+        release.signal()
+        release.signal()
+        await first.value
+        await second.value
+        #expect(pool.metrics.blockingRunning == 0)
+        await pool.shutdownGracefully()
+    }
+}
