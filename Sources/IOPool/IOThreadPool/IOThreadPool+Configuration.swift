@@ -9,9 +9,11 @@ extension IOThreadPool {
         public var threadNamePrefix: String
         /// Stack size of each thread in bytes; `nil` keeps the system default.
         public var stackSize: Int?
-        /// Runs on each pool thread before its loop starts, given the thread's 0-based index.
+        /// Runs on each pool thread before its loop starts, given the thread's 0-based index; also
+        /// on a thread that takes a loop over when `blocking { }` hands it off.
         public var afterStart: (@Sendable (Int) -> Void)?
-        /// Runs on each pool thread after its loop has stopped, given the thread's 0-based index.
+        /// Runs on each pool thread after its loop has stopped, given the thread's 0-based index;
+        /// also on a thread that handed its loop off, once its blocking call has returned.
         public var beforeStop: (@Sendable (Int) -> Void)?
 
         public init(
