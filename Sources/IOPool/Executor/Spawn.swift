@@ -2,6 +2,34 @@
 // preference (SE-0417), so every spawn passes the preference explicitly; `async let` and task-group
 // children inherit it on their own.
 
+extension TaskAccounting {
+    /// Starts `operation`, admitted as `id` (`admit()`), as a task that prefers `executor` (an
+    /// IOThread, a WorkStealingPool): counted for graceful shutdown, registered for immediate
+    /// shutdown, with one `TaskIOCancellation` scope for all its I/O waits. Every `spawn` of both
+    /// pools goes through here. (Admission is a separate step so that a caller can fall back to
+    /// another pool without having sent `operation` away.)
+    func startTask<Success: Sendable>(
+        id: UInt64, on executor: any TaskExecutor, _ operation: sending @escaping () async -> Success
+    ) -> Task<Success, Never> {
+        Task(executorPreference: executor) { [self] in
+            started(id)
+            defer { finished(id) }
+            return await TaskIOCancellation.run(operation)
+        }
+    }
+
+    /// The throwing form of `startTask(id:on:_:)`.
+    func startTask<Success: Sendable>(
+        id: UInt64, on executor: any TaskExecutor, _ operation: sending @escaping () async throws -> Success
+    ) -> Task<Success, any Error> {
+        Task(executorPreference: executor) { [self] in
+            started(id)
+            defer { finished(id) }
+            return try await TaskIOCancellation.run(operation)
+        }
+    }
+}
+
 extension IOThread {
     /// Starts `operation` as a new task that runs on this thread for its whole life.
     ///
@@ -11,8 +39,7 @@ extension IOThread {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async -> Success
     ) throws(IOPoolError) -> Task<Success, Never> {
-        let id = try accounting.admit()
-        return makeTask(id: id, operation)
+        accounting.startTask(id: try accounting.admit(), on: self, operation)
     }
 
     /// Starts a throwing `operation` as a new task that runs on this thread for its whole life.
@@ -20,26 +47,7 @@ extension IOThread {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async throws -> Success
     ) throws(IOPoolError) -> Task<Success, any Error> {
-        let id = try accounting.admit()
-        return makeTask(id: id, operation)
-    }
-
-    func makeTask<Success: Sendable>(id: UInt64, _ operation: sending @escaping () async -> Success) -> Task<Success, Never> {
-        Task(executorPreference: self) { [accounting] in
-            accounting.started(id)
-            defer { accounting.finished(id) }
-            return await TaskIOCancellation.run(operation)
-        }
-    }
-
-    func makeTask<Success: Sendable>(
-        id: UInt64, _ operation: sending @escaping () async throws -> Success
-    ) -> Task<Success, any Error> {
-        Task(executorPreference: self) { [accounting] in
-            accounting.started(id)
-            defer { accounting.finished(id) }
-            return try await TaskIOCancellation.run(operation)
-        }
+        accounting.startTask(id: try accounting.admit(), on: self, operation)
     }
 }
 
@@ -52,15 +60,15 @@ extension IOThread {
 @discardableResult
 public func spawn<Success: Sendable>(_ operation: sending @escaping () async -> Success) -> Task<Success, Never> {
     if let thread = IOThread.current, let id = try? thread.accounting.admit() {
-        return thread.makeTask(id: id, operation)
+        return thread.accounting.startTask(id: id, on: thread, operation)
     }
     if let pool = WorkStealingPool.current, let id = try? pool.accounting.admit() {
-        return pool.makeTask(id: id, operation)
+        return pool.accounting.startTask(id: id, on: pool, operation)
     }
     let thread = IOThreadPool.default.next()
     // The default pool never shuts down, so admission cannot fail.
     let id = try! thread.accounting.admit()
-    return thread.makeTask(id: id, operation)
+    return thread.accounting.startTask(id: id, on: thread, operation)
 }
 
 /// The throwing form of ``spawn(_:)-(()->Success)``.
@@ -69,12 +77,12 @@ public func spawn<Success: Sendable>(
     _ operation: sending @escaping () async throws -> Success
 ) -> Task<Success, any Error> {
     if let thread = IOThread.current, let id = try? thread.accounting.admit() {
-        return thread.makeTask(id: id, operation)
+        return thread.accounting.startTask(id: id, on: thread, operation)
     }
     if let pool = WorkStealingPool.current, let id = try? pool.accounting.admit() {
-        return pool.makeTask(id: id, operation)
+        return pool.accounting.startTask(id: id, on: pool, operation)
     }
     let thread = IOThreadPool.default.next()
     let id = try! thread.accounting.admit()
-    return thread.makeTask(id: id, operation)
+    return thread.accounting.startTask(id: id, on: thread, operation)
 }

@@ -156,8 +156,7 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async -> Success
     ) throws(IOPoolError) -> Task<Success, Never> {
-        let id = try accounting.admit()
-        return makeTask(id: id, operation)
+        accounting.startTask(id: try accounting.admit(), on: self, operation)
     }
 
     /// Starts a throwing `operation` as a new task on the pool.
@@ -165,26 +164,7 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async throws -> Success
     ) throws(IOPoolError) -> Task<Success, any Error> {
-        let id = try accounting.admit()
-        return makeTask(id: id, operation)
-    }
-
-    func makeTask<Success: Sendable>(id: UInt64, _ operation: sending @escaping () async -> Success) -> Task<Success, Never> {
-        Task(executorPreference: self) { [accounting] in
-            accounting.started(id)
-            defer { accounting.finished(id) }
-            return await TaskIOCancellation.run(operation)
-        }
-    }
-
-    func makeTask<Success: Sendable>(
-        id: UInt64, _ operation: sending @escaping () async throws -> Success
-    ) -> Task<Success, any Error> {
-        Task(executorPreference: self) { [accounting] in
-            accounting.started(id)
-            defer { accounting.finished(id) }
-            return try await TaskIOCancellation.run(operation)
-        }
+        accounting.startTask(id: try accounting.admit(), on: self, operation)
     }
 
     /// Number of tasks spawned on the pool that have not finished.
