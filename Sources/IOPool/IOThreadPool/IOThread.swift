@@ -56,7 +56,7 @@ import Synchronization
 /// one for this thread so actor jobs stay serial.
 public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     // Thread-safety of this class: `index`, `name`, `reactor` (its wake()), `remote`, `counters`,
-    // `exitWaiters` and `accounting` are safe from any thread (immutable, or guarded by a lock, or
+    // `exited` and `accounting` are safe from any thread (immutable, or guarded by a lock, or
     // atomics). `local`, `timers`, `isLoopRunning` and the reactor's other methods are touched only on
     // this loop's OS thread (checked by `isCurrent`).
 
@@ -96,7 +96,8 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     private var stopping = false
     private var afterStart: (@Sendable (Int) -> Void)?
     private var beforeStop: (@Sendable (Int) -> Void)?
-    private let exitWaiters = Locked<(exited: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    /// Set when the loop has stopped for good (not when `blocking { }` hands it to another thread).
+    private let exited = AsyncEvent()
     private var thread: PThread?
     private var selfPointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
     private lazy var isolation = IOThreadIsolation(thread: self)
@@ -221,12 +222,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
             return
         }
         reactor.closeDescriptors()
-        let waiters = exitWaiters.withLock { state in
-            state.exited = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
+        exited.set()
     }
 
     /// `blocking { }` on this loop: hands the loop (its queues, reactor and timers) to a reserve
@@ -267,14 +263,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
 
     /// Waits until the OS thread has left its loop, then joins it.
     func waitUntilExited() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = exitWaiters.withLock { state in
-                if state.exited { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
+        await exited.wait()
         joinThread()
     }
 

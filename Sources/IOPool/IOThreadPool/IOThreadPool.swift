@@ -32,7 +32,7 @@ public final class IOThreadPool: Sendable {
     public let threads: [IOThread]
     let accounting: TaskAccounting
     private let roundRobin = Atomic<UInt>(0)
-    private let stopState = Locked<(started: Bool, done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, false, []))
+    private let stopOnce = AsyncOnce()
     let name: String
 
     /// Starts the threads; returns once every thread's loop is running.
@@ -132,29 +132,9 @@ public final class IOThreadPool: Sendable {
     }
 
     private func stopThreads() async {
-        let first: Bool = stopState.withLock { state in
-            if state.started { return false }
-            state.started = true
-            return true
-        }
-        if first {
+        await stopOnce.run {
             for thread in threads { thread.requestStop() }
             for thread in threads { await thread.waitUntilExited() }
-            let waiters = stopState.withLock { state in
-                state.done = true
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for waiter in waiters { waiter.resume() }
-        } else {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let done = stopState.withLock { state in
-                    if state.done { return true }
-                    state.waiters.append(continuation)
-                    return false
-                }
-                if done { continuation.resume() }
-            }
         }
     }
 

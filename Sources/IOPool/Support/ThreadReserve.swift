@@ -41,11 +41,12 @@ final class ThreadReserve: @unchecked Sendable {
         var nextID: UInt64 = 0
         var alive = 0
         var stopping = false
-        var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     let configuration: Configuration
     private let state = Locked(State())
+    /// Set once stopping and no thread is alive.
+    private let stopped = AsyncEvent()
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -125,22 +126,21 @@ final class ThreadReserve: @unchecked Sendable {
             work = received
         }
         configuration.beforeStop?()
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let lastAtStop = state.withLock { state -> Bool in
             state.alive -= 1
-            guard state.alive == 0, state.stopping else { return [] }
-            defer { state.stopWaiters = [] }
-            return state.stopWaiters
+            return state.alive == 0 && state.stopping
         }
-        for waiter in waiters { waiter.resume() }
+        if lastAtStop { stopped.set() }
     }
 
     /// Refuses new work and tells idle threads to exit; busy threads exit when their work returns.
     func stop() {
-        let idle = state.withLock { state -> [Spare] in
+        let (idle, noneAlive) = state.withLock { state -> ([Spare], Bool) in
             state.stopping = true
             defer { state.idle = [] }
-            return state.idle
+            return (state.idle, state.alive == 0)
         }
+        if noneAlive { stopped.set() }
         for spare in idle {
             spare.slot.withLock { $0.stop = true }
             spare.slot.signal()
@@ -149,15 +149,8 @@ final class ThreadReserve: @unchecked Sendable {
 
     /// After `stop()`: waits until every thread has exited, then joins them.
     func waitUntilStopped() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = state.withLock { state -> Bool in
-                precondition(state.stopping, "waitUntilStopped() needs stop() first")
-                if state.alive == 0 { return true }
-                state.stopWaiters.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
-        }
+        precondition(state.withLock { $0.stopping }, "waitUntilStopped() needs stop() first")
+        await stopped.wait()
         let handles = state.withLock { state in
             defer { state.handles = [:] }
             return Array(state.handles.values)

@@ -82,12 +82,11 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
         /// Workers held by a thread (started and not yet released at shutdown).
         var activeWorkers = 0
         var stopping = false
-        var releaseWaiters: [CheckedContinuation<Void, Never>] = []
-        var stopStarted = false
-        var stopDone = false
-        var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
     private let lifecycle = Locked(Lifecycle())
+    private let stopOnce = AsyncOnce()
+    /// Set once `stopping` and no thread holds a worker.
+    private let workersReleased = AsyncEvent()
 
     /// Workers held by a thread now.
     var activeWorkerCount: Int { lifecycle.withLock { $0.activeWorkers } }
@@ -198,32 +197,20 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     }
 
     private func stop() async {
-        let first = lifecycle.withLock { state -> Bool in
-            defer { (state.stopStarted, state.stopping) = (true, true) }
-            return !state.stopStarted
+        await stopOnce.run { await runShutdownSequence() }
+    }
+
+    /// The shutdown sequence, steps 2-5 (see the type's documentation); runs once.
+    private func runShutdownSequence() async {
+        // Step 2: no thread starts from now on; workers leave their loops.
+        let noneActive = lifecycle.withLock { state -> Bool in
+            state.stopping = true
+            return state.activeWorkers == 0
         }
-        guard first else {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let done = lifecycle.withLock { state -> Bool in
-                    if state.stopDone { return true }
-                    state.stopWaiters.append(continuation)
-                    return false
-                }
-                if done { continuation.resume() }
-            }
-            return
-        }
-        // Step 2: workers leave their loops.
+        if noneActive { workersReleased.set() }
         shuttingDown.store(true, ordering: .releasing)
         for worker in workers { worker.parker.unpark(driver: driver) }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let released = lifecycle.withLock { state -> Bool in
-                if state.activeWorkers == 0 { return true }
-                state.releaseWaiters.append(continuation)
-                return false
-            }
-            if released { continuation.resume() }
-        }
+        await workersReleased.wait()
         // Step 3: backup threads exit.
         reserve.stop()
         await reserve.waitUntilStopped()
@@ -239,12 +226,6 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
         for job in leftovers { forwardAfterStop(job) }
         // Step 5.
         driver.stop()
-        let waiters = lifecycle.withLock { state in
-            state.stopDone = true
-            defer { state.stopWaiters = [] }
-            return state.stopWaiters
-        }
-        for waiter in waiters { waiter.resume() }
     }
 
     /// A job that reaches the stopped pool runs on ``IOThreadPool/default`` (see "Shutdown").
@@ -290,12 +271,10 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     }
 
     private func workerReleased() {
-        let waiters = lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let lastAtShutdown = lifecycle.withLock { state -> Bool in
             state.activeWorkers -= 1
-            guard state.activeWorkers == 0, state.stopping else { return [] }
-            defer { state.releaseWaiters = [] }
-            return state.releaseWaiters
+            return state.activeWorkers == 0 && state.stopping
         }
-        for waiter in waiters { waiter.resume() }
+        if lastAtShutdown { workersReleased.set() }
     }
 }
