@@ -44,8 +44,9 @@ final class SharedDriver: Sendable {
     func poll(block: Bool) -> Int {
         let timeout: UInt64? = timers.withLock { state in
             guard block else { return 0 }
-            let timeout = state.timers.timeout(now: monotonicNanoseconds())
-            state.pollDeadline = timeout.map { monotonicNanoseconds() &+ $0 } ?? UInt64.max
+            let now = monotonicNanoseconds()
+            let timeout = state.timers.timeout(now: now)
+            state.pollDeadline = timeout.map { now &+ $0 } ?? UInt64.max
             return timeout
         }
         let result = reactor.poll(timeoutNanoseconds: timeout)
