@@ -30,6 +30,7 @@ let package = Package(
             name: "iopool",
             dependencies: [
                 "IOPool",
+                "CIOPoolShims",  // CPU affinity for the benchmarks
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -29,6 +29,29 @@ int ciopool_affinity_cpu_count(void) {
     return CPU_COUNT(&set);
 }
 
+int ciopool_affinity_cpus(int *cpus, int max) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+    int found = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        if (found < max) cpus[found] = cpu;
+        found++;
+    }
+    return found;
+}
+
+int ciopool_set_thread_affinity(const int *cpus, int count) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int index = 0; index < count; index++) {
+        if (cpus[index] < 0 || cpus[index] >= CPU_SETSIZE) { errno = EINVAL; return -1; }
+        CPU_SET(cpus[index], &set);
+    }
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
 int ciopool_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
 int ciopool_accept4(int fd, int flags) { return accept4(fd, 0, 0, flags); }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Glibc
 import IOPool
+import Synchronization
 
 /// The echo example of tokio-io-pool, written with the public API: an accept loop whose
 /// connections are spawned round-robin onto the pool, each copying its read side to its write side.
@@ -20,6 +21,9 @@ struct EchoServer: AsyncParsableCommand {
         case io
         /// WorkStealingPool: workers with local queues, stealing, one shared I/O driver.
         case stealing
+        /// Swift's default global executor, with the same net types: the baseline a Swift user has
+        /// today. Sockets wait on the default IOThreadPool's loops, so every wait hops there and back.
+        case global
     }
 
     @Option(help: "Address to bind (a numeric IPv4 or IPv6 address).")
@@ -28,7 +32,7 @@ struct EchoServer: AsyncParsableCommand {
     @Option(help: "Port to bind; 0 picks a free one.")
     var port: UInt16 = 7000
 
-    @Option(help: "Pool threads (default: the CPUs this process may use).")
+    @Option(help: "Pool threads (default: the CPUs this process may use; --pool global ignores it).")
     var threads: Int = IOThreadPool.Configuration.defaultThreadCount
 
     @Option(help: "Scheduler: \(Pool.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -48,6 +52,7 @@ struct EchoServer: AsyncParsableCommand {
         switch self.pool {
         case .io: pool = .io(try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "echo-")))
         case .stealing: pool = .stealing(try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "echo-ws-")))
+        case .global: pool = .global(GlobalTasks())
         }
         let listener = try TCPListener.bind(address)
         let signals = ShutdownSignals()
@@ -101,15 +106,17 @@ struct EchoServer: AsyncParsableCommand {
     }
 }
 
-/// The pool the server runs on: the same echo code on either scheduler.
+/// The pool the server runs on: the same echo code on any scheduler.
 enum ServerPool: Sendable {
     case io(IOThreadPool)
     case stealing(WorkStealingPool)
+    case global(GlobalTasks)
 
     func spawn(_ operation: sending @escaping () async -> Void) throws {
         switch self {
         case .io(let pool): try pool.spawn(operation)
         case .stealing(let pool): try pool.spawn(operation)
+        case .global(let tasks): tasks.spawn(operation)
         }
     }
 
@@ -117,6 +124,7 @@ enum ServerPool: Sendable {
         switch self {
         case .io(let pool): await pool.shutdownGracefully()
         case .stealing(let pool): await pool.shutdownGracefully()
+        case .global(let tasks): await tasks.waitForAll()
         }
     }
 
@@ -124,6 +132,54 @@ enum ServerPool: Sendable {
         switch self {
         case .io(let pool): await pool.shutdown()
         case .stealing(let pool): await pool.shutdown()
+        case .global(let tasks):
+            tasks.cancelAll()
+            await tasks.waitForAll()
+        }
+    }
+}
+
+/// Plain `Task`s on Swift's global executor, remembered while they run so that a shutdown can
+/// wait for them or cancel them (what the pools' task accounting does for theirs).
+final class GlobalTasks: Sendable {
+    private struct State {
+        var nextID: UInt64 = 0
+        var running: [UInt64: Task<Void, Never>] = [:]
+        /// Tasks that finished before `spawn` had recorded them.
+        var finishedEarly: Set<UInt64> = []
+    }
+    private let state = Mutex(State())
+
+    func spawn(_ operation: sending @escaping () async -> Void) {
+        let id = state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        let task = Task {
+            await operation()
+            self.finished(id)
+        }
+        state.withLock { state in
+            if state.finishedEarly.remove(id) == nil { state.running[id] = task }
+        }
+    }
+
+    private func finished(_ id: UInt64) {
+        state.withLock { state in
+            if state.running.removeValue(forKey: id) == nil { state.finishedEarly.insert(id) }
+        }
+    }
+
+    func cancelAll() {
+        for task in state.withLock({ Array($0.running.values) }) { task.cancel() }
+    }
+
+    /// Returns once every task spawned so far, and every task they spawned, has finished.
+    func waitForAll() async {
+        while true {
+            let running = state.withLock { Array($0.running.values) }
+            if running.isEmpty { return }
+            for task in running { await task.value }
         }
     }
 }

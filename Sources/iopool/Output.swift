@@ -14,3 +14,9 @@ private func writeLine(_ message: String, to fd: CInt) {
     var line = message + "\n"
     line.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
 }
+
+/// A benchmark that cannot run, with the reason in words.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -23,6 +23,14 @@ void ciopool_resume_after_job_set(void *_Nullable task);
 /// Returns 0 if the mask cannot be read.
 int ciopool_affinity_cpu_count(void);
 
+/// The CPUs the calling thread may run on, in ascending order: writes at most `max` of them to
+/// `cpus` and returns how many there are (0 if the mask cannot be read).
+int ciopool_affinity_cpus(int *_Nonnull cpus, int max);
+
+/// Restricts the calling thread to `cpus` (sched_setaffinity); threads and processes it starts
+/// afterwards inherit the mask. Returns 0, or -1 with errno set.
+int ciopool_set_thread_affinity(const int *_Nonnull cpus, int count);
+
 /// pthread_setname_np needs _GNU_SOURCE, which the Glibc module is not built with.
 int ciopool_set_thread_name(const char *_Nonnull name);
 

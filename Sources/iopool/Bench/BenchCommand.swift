@@ -1,12 +1,200 @@
 import ArgumentParser
+import Glibc
 import IOPool
 
-/// `iopool bench`: benchmarks run side by side in one process invocation.
+/// `iopool bench`: benchmarks run side by side in one invocation. With no subcommand it runs all
+/// three with their defaults (about 3 minutes); each writes a table on stdout, progress on stderr,
+/// and a JSON file of raw results and an SVG chart into `--output`.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure the pools against each other and against Swift's global executor.",
-        subcommands: [Scheduler.self, Blocking.self])
+        abstract: "Measure the pools against each other, against Swift's global executor, and against other servers.",
+        subcommands: [All.self, Echo.self, Scheduler.self, Blocking.self],
+        defaultSubcommand: All.self)
+
+    struct OutputOptions: ParsableArguments {
+        @Option(help: "Directory for the JSON results, the SVG charts and the servers' logs.")
+        var output = "bench-results"
+    }
+
+    struct All: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "all",
+            abstract: "echo, scheduler and blocking, each with its defaults (the README's main command).")
+
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            var echo = try Echo.parse([])
+            echo.output = output
+            try await echo.run()
+            printLine("")
+            var scheduler = try Scheduler.parse([])
+            scheduler.output = output
+            try await scheduler.run()
+            printLine("")
+            var blocking = try Blocking.parse([])
+            blocking.output = output
+            try await blocking.run()
+        }
+    }
+
+    struct Echo: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Echo servers as separate processes, driven in turn by the verifying load client.",
+            discussion: """
+                Servers: our echo-server on IOThreadPool (io), on WorkStealingPool (stealing) and on Swift's \
+                global executor with the same net types (global), the C epoll baseline (compiled from \
+                Benchmarks/echo-baseline if a C compiler is found), then every --peer. Each runs as its own \
+                process on a free loopback port; the servers take the first --threads CPUs and the client \
+                the next --client-threads ones. Rounds interleave the servers (A B C A B C ...); the table \
+                shows medians over the rounds and ratios to the first server. Server CPU per message is \
+                the server process's CPU clock over the measured window divided by the messages echoed.
+                """)
+
+        @Option(help: "Built-in servers, in order: io, stealing, global (comma-separated).")
+        var servers = "io,stealing,global"
+        @Option(
+            name: .customLong("peer"),
+            help: ArgumentHelp(
+                "Another server as NAME=COMMAND (repeatable); {port} and {threads} are substituted.",
+                valueName: "name=command"))
+        var peers: [String] = []
+        @Flag(help: "Leave out the C epoll baseline.")
+        var noCBaseline = false
+        @Option(help: "Server threads.") var threads = 1
+        @Option(help: "Client threads.") var clientThreads = 1
+        @Option(help: "Connection counts (comma-separated).") var connections = "1,16,256"
+        @Option(help: "Message sizes in bytes (comma-separated).") var sizes = "64"
+        @Option(help: "Messages in flight per connection (1: ping-pong).") var depth = 1
+        @Option(help: "Rounds per server and configuration.") var rounds = 3
+        @Option(help: "Warm-up seconds before each measured window.") var warmup = 0.5
+        @Option(help: "Seconds per measured window.") var seconds = 2.0
+        @Flag(help: "Do not pin the server and the client to separate CPUs.") var noPin = false
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard threads > 0, clientThreads > 0, depth > 0, rounds > 0, seconds > 0, warmup >= 0 else {
+                throw ValidationError("--threads, --client-threads, --depth, --rounds and --seconds must be positive")
+            }
+            _ = try parseList(connections, "--connections")
+            _ = try parseList(sizes, "--sizes")
+            _ = try serverList()
+        }
+
+        func run() async throws {
+            try makeDirectory(output.output)
+            var servers = try serverList()
+            if !noCBaseline, let baseline = try await CBaseline.build(into: output.output) {
+                servers.append(baseline)
+            } else if !noCBaseline {
+                printError("bench echo: no C compiler or no Benchmarks/echo-baseline/c_epoll_echo.c here; running without the C baseline")
+            }
+            let configurations = try parseList(sizes, "--sizes").flatMap { size in
+                try parseList(connections, "--connections").map {
+                    EchoBenchmark.Configuration(connections: $0, size: size, depth: depth)
+                }
+            }
+            let (serverCPUs, clientCPUs) = noPin ? (nil, nil) : Self.splitCPUs(server: threads, client: clientThreads)
+            let options = EchoBenchmark.Options(
+                servers: servers, configurations: configurations, rounds: rounds, warmup: warmup, seconds: seconds,
+                serverThreads: threads, clientThreads: clientThreads, serverCPUs: serverCPUs, clientCPUs: clientCPUs,
+                logDirectory: output.output)
+            let pinning = serverCPUs.map { "server on CPU \(CPUAffinity.describe($0)), client on CPU \(CPUAffinity.describe(clientCPUs!))" } ?? "not pinned"
+            let heading =
+                "echo: \(sizes)-byte messages, depth \(depth), \(threads) server thread(s), \(clientThreads) client thread(s), "
+                + "\(pinning); medians of \(rounds) interleaved rounds of \(format1(seconds)) s"
+            printError("bench echo: \(servers.count) servers × \(configurations.count) configurations × \(rounds) rounds, about \(Int(Double(servers.count * configurations.count * rounds) * (warmup + seconds + 0.2))) s")
+            let (samples, summaries) = try await EchoBenchmark(options: options).run(progress: { printError("bench echo: " + $0) })
+
+            printLine(heading)
+            printLine(
+                pad("configuration", 16) + pad("server", 22) + pad("msgs/s", 11) + pad("p50 µs", 9) + pad("p99 µs", 9)
+                    + pad("CPU µs/msg", 12) + pad("msgs/s ×", 10) + "CPU/msg ×")
+            for summary in summaries {
+                let configuration = EchoBenchmark.Configuration(connections: summary.connections, size: summary.size, depth: summary.depth)
+                printLine(
+                    pad(configuration.label + ", \(summary.size) B", 16) + pad(summary.server, 22) + pad("\(Int(summary.messagesPerSecond))", 11)
+                        + pad(format1(summary.p50Microseconds), 9) + pad(format1(summary.p99Microseconds), 9)
+                        + pad(format2(summary.serverCPUMicrosecondsPerMessage), 12) + pad(format2(summary.throughputRatio), 10)
+                        + format2(summary.cpuPerMessageRatio))
+            }
+            printLine("(× columns: ratio to \(servers[0].name); for CPU/msg lower is better)")
+
+            let groups = configurations.map { $0.label + ($0.size == 64 && configurations.allSatisfy { $0.size == 64 } ? "" : ", \($0.size) B") }
+            func values(_ value: (EchoBenchmark.Summary) -> Double) -> [[Double]] {
+                configurations.map { configuration in
+                    servers.map { server in
+                        summaries.first {
+                            $0.server == server.name && $0.connections == configuration.connections && $0.size == configuration.size
+                        }.map(value) ?? .nan
+                    }
+                }
+            }
+            let names = servers.map(\.name)
+            let chart = BarChart(
+                title: "iopool bench echo", subtitle: heading,
+                panels: [
+                    .init(title: "messages/s (higher is better)", groups: groups, series: names, values: values(\.messagesPerSecond)),
+                    .init(
+                        title: "server CPU µs per message (lower is better)", groups: groups, series: names,
+                        values: values(\.serverCPUMicrosecondsPerMessage)),
+                    .init(
+                        title: "round-trip p99 µs (log scale; lower is better)", groups: groups, series: names,
+                        values: values(\.p99Microseconds), logarithmic: true),
+                ])
+            try BenchRecord.write(
+                name: "echo", into: output.output, chart: chart,
+                record: EchoRecord(
+                    options: .init(
+                        servers: servers, threads: threads, clientThreads: clientThreads, depth: depth, rounds: rounds,
+                        warmupSeconds: warmup, seconds: seconds, serverCPUs: serverCPUs, clientCPUs: clientCPUs),
+                    summaries: summaries, samples: samples))
+        }
+
+        private func serverList() throws -> [EchoBenchmark.Server] {
+            let executable = try currentExecutable()
+            var list: [EchoBenchmark.Server] = []
+            for name in servers.split(separator: ",").map({ $0.trimmingWhitespace() }) where !name.isEmpty {
+                guard let pool = EchoServer.Pool(rawValue: name) else {
+                    throw ValidationError("--servers: unknown server '\(name)' (known: \(EchoServer.Pool.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                list.append(
+                    .init(
+                        name: Self.displayName(pool),
+                        command: "'\(executable)' echo-server --host 127.0.0.1 --port {port} --threads {threads} --pool \(pool.rawValue) --grace-period 1"))
+            }
+            for peer in peers {
+                guard let equals = peer.firstIndex(of: "="), equals != peer.startIndex, peer.index(after: equals) != peer.endIndex else {
+                    throw ValidationError("--peer '\(peer)': expected NAME=COMMAND, e.g. nio=\"Benchmarks/.build/release/nio-echo-handler --port {port}\"")
+                }
+                list.append(.init(name: String(peer[..<equals]), command: String(peer[peer.index(after: equals)...])))
+            }
+            guard !list.isEmpty else { throw ValidationError("no servers to measure: give --servers or --peer") }
+            guard Set(list.map(\.name)).count == list.count else { throw ValidationError("two servers have the same name") }
+            return list
+        }
+
+        static func displayName(_ pool: EchoServer.Pool) -> String {
+            switch pool {
+            case .io: "IOThreadPool"
+            case .stealing: "WorkStealingPool"
+            case .global: "global executor"
+            }
+        }
+
+        /// The servers' CPUs and the client's: the first `server` allowed CPUs, then the next
+        /// `client` ones; with fewer CPUs, a split of what there is; nil with one CPU.
+        static func splitCPUs(server: Int, client: Int) -> ([Int]?, [Int]?) {
+            let allowed = CPUAffinity.allowed
+            guard allowed.count >= 2 else { return (nil, nil) }
+            if allowed.count >= server + client {
+                return (Array(allowed.prefix(server)), Array(allowed.dropFirst(server).prefix(client)))
+            }
+            let serverShare = max(1, min(allowed.count - 1, allowed.count * server / (server + client)))
+            return (Array(allowed.prefix(serverShare)), Array(allowed.dropFirst(serverShare)))
+        }
+    }
 
     struct Scheduler: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -21,13 +209,16 @@ struct BenchCommand: AsyncParsableCommand {
         var threads = IOThreadPool.Configuration.defaultThreadCount
         @Option(help: "Measured iterations per benchmark and runtime (after one warm-up).")
         var iterations = 21
+        @OptionGroup var output: OutputOptions
 
         func run() async throws {
+            try makeDirectory(output.output)
             let kinds = BenchRuntime.Kind.allCases
             let runtimes = try kinds.map { try BenchRuntime.make($0, threads: threads) }
-            printLine("benchmark (median µs per iteration, \(iterations) iterations, \(threads) threads)")
-            printLine(pad("benchmark", 24) + kinds.map { pad($0.rawValue, 18) }.joined() + "global / stealing (spawn, Task(pref:))")
+            let heading = "scheduler: median µs per iteration, \(iterations) iterations, \(threads) threads"
+            var rows: [SchedulerRow] = []
             for benchmark in SchedulerBenchmark.allCases {
+                printError("bench scheduler: \(benchmark.rawValue)")
                 var samples = Array(repeating: [UInt64](), count: runtimes.count)
                 for round in 0...iterations {
                     for (index, runtime) in runtimes.enumerated() {
@@ -35,15 +226,42 @@ struct BenchCommand: AsyncParsableCommand {
                         if round > 0 { samples[index].append(nanoseconds) }  // round 0 warms up
                     }
                 }
-                let medians = samples.map { Double($0.sorted()[$0.count / 2]) / 1000 }
-                let global = medians[kinds.firstIndex(of: .global)!]
-                let viaSpawn = global / medians[kinds.firstIndex(of: .stealing)!]
-                let viaPreference = global / medians[kinds.firstIndex(of: .stealingPreference)!]
-                printLine(
-                    pad(benchmark.rawValue, 24) + medians.map { pad(String(format1($0)), 18) }.joined()
-                        + "\(format2(viaSpawn))×, \(format2(viaPreference))×")
+                rows.append(
+                    SchedulerRow(
+                        benchmark: benchmark.rawValue,
+                        medianMicroseconds: Dictionary(uniqueKeysWithValues: zip(kinds.map(\.rawValue), samples.map { median($0.map { Double($0) / 1000 }) })),
+                        samplesMicroseconds: Dictionary(uniqueKeysWithValues: zip(kinds.map(\.rawValue), samples.map { $0.map { Double($0) / 1000 } }))))
             }
             for runtime in runtimes { await runtime.shutdown() }
+
+            printLine(heading)
+            printLine(pad("benchmark", 24) + kinds.map { pad($0.rawValue, 18) }.joined() + "global ÷ stealing (spawn, Task(pref:))")
+            for row in rows {
+                let global = row.medianMicroseconds[BenchRuntime.Kind.global.rawValue]!
+                printLine(
+                    pad(row.benchmark, 24) + kinds.map { pad(format1(row.medianMicroseconds[$0.rawValue]!), 18) }.joined()
+                        + "\(format2(global / row.medianMicroseconds[BenchRuntime.Kind.stealing.rawValue]!))×, "
+                        + "\(format2(global / row.medianMicroseconds[BenchRuntime.Kind.stealingPreference.rawValue]!))×")
+            }
+            let groups = rows.map(\.benchmark)
+            let names = kinds.map(\.rawValue)
+            let chart = BarChart(
+                title: "iopool bench scheduler", subtitle: heading,
+                panels: [
+                    .init(
+                        title: "speed relative to Swift's global executor (global time ÷ runtime time; higher is better)",
+                        groups: groups, series: names,
+                        values: rows.map { row in
+                            names.map { row.medianMicroseconds[BenchRuntime.Kind.global.rawValue]! / row.medianMicroseconds[$0]! }
+                        },
+                        label: { format2($0) + "×" }),
+                    .init(
+                        title: "median µs per iteration (log scale; lower is better)", groups: groups, series: names,
+                        values: rows.map { row in names.map { row.medianMicroseconds[$0]! } }, logarithmic: true),
+                ])
+            try BenchRecord.write(
+                name: "scheduler", into: output.output, chart: chart,
+                record: SchedulerRecord(threads: threads, iterations: iterations, rows: rows))
         }
     }
 
@@ -55,21 +273,85 @@ struct BenchCommand: AsyncParsableCommand {
         var threads = IOThreadPool.Configuration.defaultThreadCount
         @Option(help: "Seconds per configuration.")
         var seconds = 2.0
+        @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            printLine("short tasks every \(BlockingBenchmark.arrivalIntervalMicroseconds) µs while K tasks block 50 ms at a time; \(threads) threads")
-            printLine(pad("K", 6) + pad("runtime", 20) + pad("short tasks", 14) + pad("p50 µs", 12) + pad("p99 µs", 12) + "max µs")
-            for blockers in [0, threads, 2 * threads, 4 * threads] {
-                for kind in [BenchRuntime.Kind.stealing, .global] {
-                    let result = try await BlockingBenchmark.run(kind: kind, threads: threads, blockers: blockers, seconds: seconds)
-                    printLine(
-                        pad("\(blockers)", 6) + pad(result.runtime, 20) + pad("\(result.shortTasks)", 14)
-                            + pad(format1(result.p50Microseconds), 12) + pad(format1(result.p99Microseconds), 12)
-                            + format1(result.maxMicroseconds))
+            try makeDirectory(output.output)
+            let heading = "blocking: short tasks every \(BlockingBenchmark.arrivalIntervalMicroseconds) µs while K tasks block 50 ms at a time; \(threads) threads"
+            let counts = [0, threads, 2 * threads, 4 * threads]
+            let kinds = [BenchRuntime.Kind.stealing, .global]
+            var results: [BlockingBenchmark.Result] = []
+            for blockers in counts {
+                for kind in kinds {
+                    printError("bench blocking: K = \(blockers), \(kind.rawValue)")
+                    results.append(try await BlockingBenchmark.run(kind: kind, threads: threads, blockers: blockers, seconds: seconds))
                 }
             }
+            printLine(heading)
+            printLine(pad("K", 6) + pad("runtime", 20) + pad("short tasks", 14) + pad("p50 µs", 12) + pad("p99 µs", 12) + "max µs")
+            for result in results {
+                printLine(
+                    pad("\(result.blockers)", 6) + pad(result.runtime, 20) + pad("\(result.shortTasks)", 14)
+                        + pad(format1(result.p50Microseconds), 12) + pad(format1(result.p99Microseconds), 12)
+                        + format1(result.maxMicroseconds))
+            }
+            let groups = counts.map { "K = \($0)" }
+            let names = kinds.map(\.rawValue)
+            func values(_ value: (BlockingBenchmark.Result) -> Double) -> [[Double]] {
+                counts.map { blockers in
+                    kinds.map { kind in results.first { $0.blockers == blockers && $0.runtime == kind.rawValue }.map(value) ?? .nan }
+                }
+            }
+            let chart = BarChart(
+                title: "iopool bench blocking", subtitle: heading,
+                panels: [
+                    .init(
+                        title: "short-task start delay p99 µs (log scale; lower is better)", groups: groups, series: names,
+                        values: values(\.p99Microseconds), logarithmic: true),
+                    .init(
+                        title: "short-task start delay p50 µs (log scale; lower is better)", groups: groups, series: names,
+                        values: values(\.p50Microseconds), logarithmic: true),
+                ])
+            try BenchRecord.write(
+                name: "blocking", into: output.output, chart: chart,
+                record: BlockingRecord(threads: threads, seconds: seconds, results: results))
         }
     }
+}
+
+struct SchedulerRow: Codable, Sendable {
+    var benchmark: String
+    var medianMicroseconds: [String: Double]
+    var samplesMicroseconds: [String: [Double]]
+}
+
+struct SchedulerRecord: Codable, Sendable {
+    var threads: Int
+    var iterations: Int
+    var rows: [SchedulerRow]
+}
+
+struct BlockingRecord: Codable, Sendable {
+    var threads: Int
+    var seconds: Double
+    var results: [BlockingBenchmark.Result]
+}
+
+struct EchoRecord: Codable, Sendable {
+    struct Options: Codable, Sendable {
+        var servers: [EchoBenchmark.Server]
+        var threads: Int
+        var clientThreads: Int
+        var depth: Int
+        var rounds: Int
+        var warmupSeconds: Double
+        var seconds: Double
+        var serverCPUs: [Int]?
+        var clientCPUs: [Int]?
+    }
+    var options: Options
+    var summaries: [EchoBenchmark.Summary]
+    var samples: [EchoBenchmark.Sample]
 }
 
 func pad(_ text: String, _ width: Int) -> String {
@@ -77,9 +359,23 @@ func pad(_ text: String, _ width: Int) -> String {
 }
 
 func format1(_ value: Double) -> String {
-    value.isNaN ? "-" : String(Double(Int((value * 10).rounded())) / 10)
+    value.isFinite ? String(Double(Int((value * 10).rounded())) / 10) : "-"
 }
 
 func format2(_ value: Double) -> String {
-    String(Double(Int((value * 100).rounded())) / 100)
+    value.isFinite ? String(Double(Int((value * 100).rounded())) / 100) : "-"
+}
+
+private func parseList(_ text: String, _ option: String) throws -> [Int] {
+    let values = text.split(separator: ",").map { Int($0.trimmingWhitespace()) }
+    guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
+        throw ValidationError("\(option) '\(text)': expected positive whole numbers separated by commas, e.g. 1,16,256")
+    }
+    return values.map { $0! }
+}
+
+extension Substring {
+    func trimmingWhitespace() -> String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
 }

@@ -6,7 +6,7 @@ import Synchronization
 /// on WorkStealingPool inside `blocking { }`, on Swift's global executor directly (how Swift code
 /// blocks today). Reports how long short tasks wait to start (p50/p99) and how many ran.
 enum BlockingBenchmark {
-    struct Result: Sendable {
+    struct Result: Codable, Sendable {
         var runtime: String
         var blockers: Int
         var shortTasks: Int
