@@ -90,6 +90,9 @@ struct EchoBenchmark {
                     done += 1
                     let sample = try await measure(process, configuration, round: round)
                     samples.append(sample)
+                    if sample.serverCPUSeconds.isNaN {
+                        progress("warning: \(process.name)'s CPU clock did not move; does its command exec the server, or wrap it?")
+                    }
                     progress(
                         "[\(done)/\(total)] \(configuration.label), round \(round), \(process.name): "
                             + "\(Int(sample.messagesPerSecond)) msg/s, p99 \(format1(sample.p99Microseconds)) µs, "
@@ -118,7 +121,11 @@ struct EchoBenchmark {
             let state = process.isRunning ? "still running" : "no longer running"
             throw BenchError("\(process.name) (\(configuration.label)): \(error); the server is \(state); its output:\n\(process.logTail())")
         }
-        let cpuSeconds = Double(result.windowReadingDelta ?? 0) / 1e9
+        var cpuSeconds = Double(result.windowReadingDelta ?? 0) / 1e9
+        if cpuSeconds == 0 {
+            // A wrapper (`timeout`, `swift run`) that does not exec the server: its own clock stands still.
+            cpuSeconds = .nan
+        }
         let histogram = result.histogram
         return Sample(
             server: process.name, connections: configuration.connections, size: configuration.size,

@@ -45,9 +45,22 @@ final class ServerProcess {
             for pointer in arguments { free(pointer) }
             for pointer in environment { free(pointer) }
         }
+        // The spawning thread's signal mask is inherited, and the runtime's threads block signals:
+        // without resetting it, the server would never see the SIGTERM that stops it.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGHUP, SIGALRM] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid = pid_t()
         let status = try CPUAffinity.withCurrentThread(pinnedTo: cpus) {
-            posix_spawn(&pid, "/bin/sh", &actions, nil, arguments, environment)
+            posix_spawn(&pid, "/bin/sh", &actions, &attributes, arguments, environment)
         }
         guard status == 0 else {
             throw BenchError("\(name): cannot start '\(command)': \(String(cString: strerror(status)))")

@@ -1,0 +1,127 @@
+import Foundation
+import IOPool
+import Testing
+
+@testable import iopool
+
+/// A small echo server in Python (selectors, one thread), as a stand-in for any `--peer` command:
+/// it takes its port from `{port}`, as a peer must.
+private let pythonEchoServer = """
+    python3 -c 'import selectors, socket, sys
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(512); s.setblocking(False)
+    sel = selectors.DefaultSelector(); sel.register(s, selectors.EVENT_READ)
+    print("listening on 127.0.0.1:" + sys.argv[1], flush=True)
+    while True:
+        for key, _ in sel.select():
+            if key.fileobj is s:
+                c, _ = s.accept(); c.setblocking(False); sel.register(c, selectors.EVENT_READ)
+            else:
+                try:
+                    data = key.fileobj.recv(65536)
+                except ConnectionError:
+                    data = b""
+                if data:
+                    key.fileobj.setblocking(True); key.fileobj.sendall(data); key.fileobj.setblocking(False)
+                else:
+                    sel.unregister(key.fileobj); key.fileobj.close()
+    ' {port}
+    """
+
+@Suite(.timeLimit(.minutes(2)))
+struct BenchTests {
+    @Test func echoBenchmarkMeasuresEveryServerInEveryRoundAndComparesToTheFirst() async throws {
+        let directory = try temporaryDirectory()
+        let options = EchoBenchmark.Options(
+            servers: [.init(name: "python-a", command: pythonEchoServer), .init(name: "python b", command: pythonEchoServer)],
+            configurations: [.init(connections: 1, size: 64, depth: 1), .init(connections: 4, size: 100, depth: 2)],
+            rounds: 2, warmup: 0.05, seconds: 0.2, logDirectory: directory)
+        var progress: [String] = []
+        let (samples, summaries) = try await EchoBenchmark(options: options).run(progress: { progress.append($0) })
+
+        #expect(samples.count == 2 * 2 * 2)
+        // Interleaved: within a configuration and round, the servers take turns in order.
+        #expect(samples.prefix(4).map(\.server) == ["python-a", "python b", "python-a", "python b"])
+        #expect(samples.prefix(4).map(\.round) == [1, 1, 2, 2])
+        for sample in samples {
+            #expect(sample.messages > 0, "\(sample)")
+            #expect(sample.serverCPUSeconds > 0, "the server's CPU clock did not move: \(sample)")
+            #expect(sample.p50Microseconds > 0 && sample.p99Microseconds >= sample.p50Microseconds)
+        }
+        #expect(summaries.count == 4)
+        #expect(summaries.filter { $0.server == "python-a" }.allSatisfy { $0.throughputRatio == 1 && $0.cpuPerMessageRatio == 1 })
+        let second = try #require(summaries.first { $0.server == "python b" && $0.connections == 4 })
+        let first = try #require(summaries.first { $0.server == "python-a" && $0.connections == 4 })
+        #expect(abs(second.throughputRatio - second.messagesPerSecond / first.messagesPerSecond) < 1e-9)
+        #expect(progress.contains { $0.hasPrefix("[8/8]") })
+        // Each server's output went to its own log, named after it.
+        let log = try String(contentsOfFile: directory + "/echo-server-python_b.log", encoding: .utf8)
+        #expect(log.contains("listening on 127.0.0.1:"))
+    }
+
+    @Test func aServerThatExitsAtOnceFailsWithItsOutput() async throws {
+        let directory = try temporaryDirectory()
+        let options = EchoBenchmark.Options(
+            servers: [.init(name: "broken", command: "sh -c 'echo cannot bind {port}: no reason >&2; exit 3'")],
+            configurations: [.init(connections: 1, size: 64, depth: 1)], rounds: 1, warmup: 0, seconds: 0.1,
+            logDirectory: directory)
+        await #expect {
+            _ = try await EchoBenchmark(options: options).run(progress: { _ in })
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("broken: the server exited (exit status 3)") && text.contains("cannot bind")
+        }
+    }
+
+    @Test func aServerThatDiesMidRunFailsTheRoundAndSaysSo() async throws {
+        let directory = try temporaryDirectory()
+        // Accepts (so it counts as started), then exits after half a second.
+        let command = "timeout 0.5 " + pythonEchoServer
+        let options = EchoBenchmark.Options(
+            servers: [.init(name: "dies", command: command)], configurations: [.init(connections: 2, size: 64, depth: 1)],
+            rounds: 3, warmup: 0.1, seconds: 0.5, logDirectory: directory)
+        await #expect {
+            _ = try await EchoBenchmark(options: options).run(progress: { _ in })
+        } throws: { error in
+            "\(error)".hasPrefix("dies (2 conns): ")
+        }
+    }
+
+    @Test func cpusAreSplitBetweenServerAndClient() {
+        let allowed = CPUAffinity.allowed
+        let (server, client) = BenchCommand.Echo.splitCPUs(server: 1, client: 1)
+        if allowed.count >= 2 {
+            #expect(server == [allowed[0]] && client == [allowed[1]])
+        } else {
+            #expect(server == nil && client == nil)
+        }
+        #expect(CPUAffinity.describe([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8")
+    }
+
+    @Test func barChartDrawsABarPerValueAndEscapesNames() {
+        let chart = BarChart(
+            title: "t <&>", subtitle: "s",
+            panels: [
+                .init(title: "linear", groups: ["1 conn", "16 conns"], series: ["a", "b\"c"], values: [[1, 2], [3, .nan]]),
+                .init(title: "log", groups: ["x"], series: ["a", "b"], values: [[10, 100_000]], logarithmic: true),
+            ])
+        let svg = chart.svg()
+        #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
+        #expect(svg.contains("t &lt;&amp;&gt;") && svg.contains("b&quot;c") && !svg.contains("b\"c"))
+        // One <rect ...><title> per finite value: 3 in the first panel (NaN draws none), 2 in the second.
+        #expect(svg.components(separatedBy: "<title>").count - 1 == 5)
+        #expect(svg.contains(">100k<"))  // the log axis reaches the largest value's decade
+    }
+
+    @Test func medianOfOddEvenAndNaN() {
+        #expect(median([3, 1, 2]) == 2)
+        #expect(median([4, 1, 3, 2]) == 2.5)
+        #expect(median([.nan, 5]) == 5)
+        #expect(median([]).isNaN)
+    }
+
+    private func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "iopool-bench-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
