@@ -209,15 +209,23 @@ struct BenchCommand: AsyncParsableCommand {
         var threads = IOThreadPool.Configuration.defaultThreadCount
         @Option(help: "Measured iterations per benchmark and runtime (after one warm-up).")
         var iterations = 21
+        @Option(
+            name: .customLong("only"),
+            help: "Run only these benchmarks (repeatable): \(SchedulerBenchmark.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var only: [SchedulerBenchmark] = []
+        @Option(
+            name: .customLong("runtime"),
+            help: "Run only on these runtimes (repeatable): \(BenchRuntime.Kind.allCases.map(\.name).joined(separator: ", ")).")
+        var runtimeFilter: [BenchRuntime.Kind] = []
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
             try makeDirectory(output.output)
-            let kinds = BenchRuntime.Kind.allCases
+            let kinds = runtimeFilter.isEmpty ? BenchRuntime.Kind.allCases : BenchRuntime.Kind.allCases.filter(runtimeFilter.contains)
             let runtimes = try kinds.map { try BenchRuntime.make($0, threads: threads) }
             let heading = "scheduler: median µs per iteration, \(iterations) iterations, \(threads) threads"
             var rows: [SchedulerRow] = []
-            for benchmark in SchedulerBenchmark.allCases {
+            for benchmark in only.isEmpty ? SchedulerBenchmark.allCases : only {
                 printError("bench scheduler: \(benchmark.rawValue)")
                 var samples = Array(repeating: [UInt64](), count: runtimes.count)
                 for round in 0...iterations {
@@ -237,11 +245,10 @@ struct BenchCommand: AsyncParsableCommand {
             printLine(heading)
             printLine(pad("benchmark", 24) + kinds.map { pad($0.rawValue, 18) }.joined() + "global ÷ stealing (spawn, Task(pref:))")
             for row in rows {
-                let global = row.medianMicroseconds[BenchRuntime.Kind.global.rawValue]!
+                let global = row.median(.global)
                 printLine(
-                    pad(row.benchmark, 24) + kinds.map { pad(format1(row.medianMicroseconds[$0.rawValue]!), 18) }.joined()
-                        + "\(format2(global / row.medianMicroseconds[BenchRuntime.Kind.stealing.rawValue]!))×, "
-                        + "\(format2(global / row.medianMicroseconds[BenchRuntime.Kind.stealingPreference.rawValue]!))×")
+                    pad(row.benchmark, 24) + kinds.map { pad(format1(row.median($0)), 18) }.joined()
+                        + "\(format2(global / row.median(.stealing)))×, \(format2(global / row.median(.stealingPreference)))×")
             }
             let groups = rows.map(\.benchmark)
             let names = kinds.map(\.rawValue)
@@ -251,13 +258,11 @@ struct BenchCommand: AsyncParsableCommand {
                     .init(
                         title: "speed relative to Swift's global executor (global time ÷ runtime time; higher is better)",
                         groups: groups, series: names,
-                        values: rows.map { row in
-                            names.map { row.medianMicroseconds[BenchRuntime.Kind.global.rawValue]! / row.medianMicroseconds[$0]! }
-                        },
+                        values: rows.map { row in kinds.map { row.median(.global) / row.median($0) } },
                         label: { format2($0) + "×" }),
                     .init(
                         title: "median µs per iteration (log scale; lower is better)", groups: groups, series: names,
-                        values: rows.map { row in names.map { row.medianMicroseconds[$0]! } }, logarithmic: true),
+                        values: rows.map { row in kinds.map { row.median($0) } }, logarithmic: true),
                 ])
             try BenchRecord.write(
                 name: "scheduler", into: output.output, chart: chart,
@@ -323,6 +328,9 @@ struct SchedulerRow: Codable, Sendable {
     var benchmark: String
     var medianMicroseconds: [String: Double]
     var samplesMicroseconds: [String: [Double]]
+
+    /// The median on `kind`; NaN if it did not run there.
+    func median(_ kind: BenchRuntime.Kind) -> Double { medianMicroseconds[kind.rawValue] ?? .nan }
 }
 
 struct SchedulerRecord: Codable, Sendable {
@@ -377,5 +385,24 @@ private func parseList(_ text: String, _ option: String) throws -> [Int] {
 extension Substring {
     func trimmingWhitespace() -> String {
         String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}
+
+extension SchedulerBenchmark: ExpressibleByArgument {}
+
+extension BenchRuntime.Kind: ExpressibleByArgument {
+    /// The command-line name: io, stealing, stealing-preference, global.
+    var name: String {
+        switch self {
+        case .io: "io"
+        case .stealing: "stealing"
+        case .stealingPreference: "stealing-preference"
+        case .global: "global"
+        }
+    }
+
+    init?(argument: String) {
+        guard let kind = Self.allCases.first(where: { $0.name == argument }) else { return nil }
+        self = kind
     }
 }
