@@ -5,14 +5,20 @@ import Testing
 @testable import iopool
 
 /// A small echo server in Python (selectors, one thread), as a stand-in for any `--peer` command:
-/// it takes its port from `{port}`, as a peer must.
-private let pythonEchoServer = """
-    python3 -c 'import selectors, socket, sys
+/// it takes its port from `{port}`, as a peer must. With a second argument S it exits S seconds
+/// after the first bytes it echoes (a server that dies mid-run).
+private func pythonEchoServer(diesAfter seconds: Double? = nil) -> String {
+    """
+    python3 -c 'import os, selectors, socket, sys, time
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(512); s.setblocking(False)
     sel = selectors.DefaultSelector(); sel.register(s, selectors.EVENT_READ)
+    dies_after = float(sys.argv[2]) if len(sys.argv) > 2 else None
+    first_data = None
     print("listening on 127.0.0.1:" + sys.argv[1], flush=True)
     while True:
-        for key, _ in sel.select():
+        if first_data is not None and dies_after is not None and time.monotonic() - first_data > dies_after:
+            os._exit(0)
+        for key, _ in sel.select(timeout=0.05):
             if key.fileobj is s:
                 c, _ = s.accept(); c.setblocking(False); sel.register(c, selectors.EVENT_READ)
             else:
@@ -21,18 +27,20 @@ private let pythonEchoServer = """
                 except ConnectionError:
                     data = b""
                 if data:
+                    first_data = first_data or time.monotonic()
                     key.fileobj.setblocking(True); key.fileobj.sendall(data); key.fileobj.setblocking(False)
                 else:
                     sel.unregister(key.fileobj); key.fileobj.close()
-    ' {port}
+    ' {port} \(seconds.map { String($0) } ?? "")
     """
+}
 
 @Suite(.timeLimit(.minutes(2)))
 struct BenchTests {
     @Test func echoBenchmarkMeasuresEveryServerInEveryRoundAndComparesToTheFirst() async throws {
         let directory = try temporaryDirectory()
         let options = EchoBenchmark.Options(
-            servers: [.init(name: "python-a", command: pythonEchoServer), .init(name: "python b", command: pythonEchoServer)],
+            servers: [.init(name: "python-a", command: pythonEchoServer()), .init(name: "python b", command: pythonEchoServer())],
             configurations: [.init(connections: 1, size: 64, depth: 1), .init(connections: 4, size: 100, depth: 2)],
             rounds: 2, warmup: 0.05, seconds: 0.2, logDirectory: directory)
         var progress: [String] = []
@@ -74,10 +82,9 @@ struct BenchTests {
 
     @Test func aServerThatDiesMidRunFailsTheRoundAndSaysSo() async throws {
         let directory = try temporaryDirectory()
-        // Accepts (so it counts as started), then exits after half a second.
-        let command = "timeout 0.5 " + pythonEchoServer
+        // Accepts (so it counts as started), echoes for 0.3 s, then exits.
         let options = EchoBenchmark.Options(
-            servers: [.init(name: "dies", command: command)], configurations: [.init(connections: 2, size: 64, depth: 1)],
+            servers: [.init(name: "dies", command: pythonEchoServer(diesAfter: 0.3))], configurations: [.init(connections: 2, size: 64, depth: 1)],
             rounds: 3, warmup: 0.1, seconds: 0.5, logDirectory: directory)
         await #expect {
             _ = try await EchoBenchmark(options: options).run(progress: { _ in })

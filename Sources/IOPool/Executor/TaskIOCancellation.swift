@@ -25,43 +25,32 @@ import Synchronization
 /// checks `cancelled` under the same lock, so one of them sees the other. Whoever takes R from `waitingOn` releases it, so
 /// R is retained exactly while someone may still use it.
 final class TaskIOCancellation: Sendable {
-    @TaskLocal static var current: TaskIOCancellation?
-
-    /// The task this scope belongs to (its address), so that child tasks, which inherit the
-    /// task-local, do not use it.
-    private let task: UInt
     private let cancelled = Atomic<Bool>(false)
     /// A retained `Registration` (its address), or 0.
     private let waitingOn = Atomic<UInt>(0)
 
-    private init(task: UInt) {
-        self.task = task
-    }
+    private init() {}
 
     /// Runs `operation` (the body of a spawned task) with a scope for its I/O waits.
     ///
-    /// `nonisolated(nonsending)`: a plain nonisolated async function starts and ends with a
+    /// Why it looks like this: a plain nonisolated async function starts and ends with a
     /// `swift_task_switch`, and in a task with an executor preference every switch takes the
     /// task's status-record lock to read the preference. Counted with a uprobe on
     /// `swift_task_switch` over `iopool bench scheduler --only spawn_many_remote_idle --runtime
-    /// stealing`: 11 switches per spawned task before, 9 after; a bare `Task(executorPreference:)`
-    /// makes 1. Most of the other 8 are the entries and exits of `withTaskCancellationHandler` and
-    /// `TaskLocal.withValue` (their `isolated (any Actor)?` parameter); calling the runtime entry
-    /// points they wrap directly would leave 3, but the compiler warns that those names are
-    /// reserved (and will become an error), so the scope stays on the public API.
+    /// stealing` (a bare `Task(executorPreference:)` makes 1 per task): 11 per spawned task with
+    /// this function `@concurrent` and the scope in a task-local, 9 once it was
+    /// `nonisolated(nonsending)`, 5 with the scope in `TaskScopes` instead of `TaskLocal.withValue`.
     nonisolated(nonsending) static func run<Success>(_ operation: () async throws -> Success) async rethrows -> Success {
-        let scope = TaskIOCancellation(task: currentTaskAddress())
-        return try await withTaskCancellationHandler {
-            try await $current.withValue(scope, operation: operation)
-        } onCancel: {
-            scope.cancel()
-        }
+        let task = currentTaskAddress()
+        let scope = TaskIOCancellation()
+        TaskScopes.insert(scope, task: task)
+        defer { TaskScopes.remove(task: task) }
+        return try await withTaskCancellationHandler(operation: operation, onCancel: { scope.cancel() })
     }
 
-    /// The scope of the running task, if it was started by `spawn` (not inherited by a child).
+    /// The scope of the running task, if it was started by `spawn` (a child task has none).
     static func forCurrentTask() -> TaskIOCancellation? {
-        guard let scope = current, scope.task != 0, scope.task == currentTaskAddress() else { return nil }
-        return scope
+        TaskScopes.scope(task: currentTaskAddress())
     }
 
     /// The running task's address (`UnsafeCurrentTask` is one reference), or 0 outside a task.
@@ -99,5 +88,35 @@ final class TaskIOCancellation: Sendable {
         if address != 0 {
             Unmanaged<Registration>.fromOpaque(UnsafeRawPointer(bitPattern: address)!).release()
         }
+    }
+}
+
+/// The scopes of the spawned tasks now running, by task address, in 64 independently locked
+/// shards (so that workers starting, ending and waiting in different tasks rarely meet on a
+/// lock). An entry lives exactly while its task runs `TaskIOCancellation.run`, so an address is
+/// never looked up after its task ended and its memory went to another task.
+enum TaskScopes {
+    private static let shardCount = 64
+    private static let shards = (0..<shardCount).map { _ in Locked([UInt: TaskIOCancellation]()) }
+
+    @inline(__always)
+    private static func shard(_ task: UInt) -> Locked<[UInt: TaskIOCancellation]> {
+        // Tasks are heap objects, 16-byte aligned and larger than 64 bytes: skip the bits that barely vary.
+        shards[Int(truncatingIfNeeded: (task >> 6) ^ (task >> 12)) & (shardCount - 1)]
+    }
+
+    static func insert(_ scope: TaskIOCancellation, task: UInt) {
+        guard task != 0 else { return }
+        shard(task).withLock { $0[task] = scope }
+    }
+
+    static func remove(task: UInt) {
+        guard task != 0 else { return }
+        shard(task).withLock { _ = $0.removeValue(forKey: task) }
+    }
+
+    static func scope(task: UInt) -> TaskIOCancellation? {
+        guard task != 0 else { return nil }
+        return shard(task).withLock { $0[task] }
     }
 }
