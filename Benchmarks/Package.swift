@@ -1,0 +1,62 @@
+// swift-tools-version: 6.1
+//
+// Comparisons that need other libraries, kept out of the main package so that building
+// swift-iopool never builds SwiftNIO or the benchmark harness (see ../shared/DESIGN.md, Layout).
+//
+// - `nio-echo-handler`, `nio-echo-async`: SwiftNIO echo servers with the CLI contract of
+//   `iopool echo-server`, usable as `--peer` in `iopool bench echo`.
+//
+// Versions are pinned exactly, so that measurements can be repeated.
+import PackageDescription
+
+let package = Package(
+    name: "swift-iopool-benchmarks",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nio-echo-handler", targets: ["nio-echo-handler"]),
+        .executable(name: "nio-echo-async", targets: ["nio-echo-async"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        // The two NIO echo servers as library code: the executables below serve them, and the
+        // benchmarks run the same code in-process.
+        .target(
+            name: "NIOEchoServers",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // What both server executables share: the options and SIGINT/SIGTERM handling.
+        .target(
+            name: "EchoServerCLI",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "nio-echo-handler",
+            dependencies: [
+                "NIOEchoServers",
+                "EchoServerCLI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "nio-echo-async",
+            dependencies: [
+                "NIOEchoServers",
+                "EchoServerCLI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
