@@ -6,7 +6,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the pools against each other and against Swift's global executor.",
-        subcommands: [Scheduler.self, Blocking.self])
+        subcommands: [Scheduler.self, Blocking.self, Timers.self])
 
     struct Scheduler: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
