@@ -5,10 +5,7 @@
 /// its deadline). Ties fire in insertion order because ids increase.
 ///
 /// Not thread-safe: each loop owns one.
-///
-/// `package` (not `internal`) only so that `iopool bench timers` can measure it against a timing
-/// wheel; it is not API.
-package struct TimerHeap<Payload> {
+struct TimerHeap<Payload> {
     private struct Entry {
         let deadline: UInt64
         let id: UInt64
@@ -23,24 +20,22 @@ package struct TimerHeap<Payload> {
     /// id -> index in `entries`.
     private var positions: [UInt64: Int] = [:]
 
-    package init() {}
-
-    package var count: Int { entries.count }
+        var count: Int { entries.count }
     var isEmpty: Bool { entries.isEmpty }
 
     /// The earliest deadline, if any.
-    package var nextDeadline: UInt64? { entries.first?.deadline }
+    var nextDeadline: UInt64? { entries.first?.deadline }
 
     /// Bytes the heap holds allocated (its capacity, not its count): the entries' array plus an
     /// estimate of the id index (a native Dictionary keeps a power-of-two bucket count at most 3/4
     /// full, 16 bytes and one metadata bit per bucket). For benchmarks.
-    package var reservedBytes: Int {
+    var reservedBytes: Int {
         var buckets = 1
         while buckets * 3 / 4 < positions.capacity { buckets *= 2 }
         return entries.capacity * MemoryLayout<Entry>.stride + buckets * (MemoryLayout<(UInt64, Int)>.stride) + buckets / 8
     }
 
-    package mutating func insert(id: UInt64, deadline: UInt64, _ payload: Payload) {
+    mutating func insert(id: UInt64, deadline: UInt64, _ payload: Payload) {
         precondition(positions[id] == nil, "timer id \(id) is already scheduled")
         entries.append(Entry(deadline: deadline, id: id, payload: payload))
         positions[id] = entries.count - 1
@@ -48,13 +43,13 @@ package struct TimerHeap<Payload> {
     }
 
     /// Removes the timer `id`; returns its payload, or nil if it is not scheduled.
-    package mutating func remove(id: UInt64) -> Payload? {
+    mutating func remove(id: UInt64) -> Payload? {
         guard let index = positions[id] else { return nil }
         return removeAt(index)
     }
 
     /// Removes and returns the earliest timer if its deadline is at or before `now`.
-    package mutating func popDue(now: UInt64) -> (id: UInt64, payload: Payload)? {
+    mutating func popDue(now: UInt64) -> (id: UInt64, payload: Payload)? {
         guard let first = entries.first, first.deadline <= now else { return nil }
         let id = first.id
         return (id, removeAt(0))
