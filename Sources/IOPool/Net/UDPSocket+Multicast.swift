@@ -230,8 +230,8 @@ extension UDPSocket {
     /// `IPV6_MULTICAST_IF`, by the socket's family). ``MulticastInterface/any`` restores the
     /// default: the routing table decides.
     ///
-    /// - Throws: ``IOError``: `EADDRNOTAVAIL` if no interface has the IPv4 address, `ENODEV` or
-    ///   `EINVAL` for an unknown index, `EINVAL` for an IPv6 socket given an address.
+    /// - Throws: ``IOError``: on an IPv4 socket `EADDRNOTAVAIL` if no interface has the address
+    ///   or the index; on an IPv6 socket `ENODEV` for an unknown index, `EINVAL` for an address.
     public func setMulticastInterface(_ interface: MulticastInterface) throws(IOError) {
         if try isIPv6() {
             let operation = "setsockopt(IPV6_MULTICAST_IF) interface \(interface)"
