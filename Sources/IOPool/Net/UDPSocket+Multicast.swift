@@ -140,6 +140,10 @@ extension UDPSocket {
     /// ``joinMulticastGroup(_:interface:)`` with the same interface. Closing the socket leaves
     /// every group it joined.
     ///
+    /// Linux delivers a group's datagrams to every socket bound to the group's port whenever *any*
+    /// socket on the host is a member (`IP_MULTICAST_ALL`, on by default), so after leaving, this
+    /// socket stops receiving them only if no other socket there is still a member.
+    ///
     /// - Throws: ``IOError``: `EADDRNOTAVAIL` if this socket is not a member of `group` there,
     ///   `EINVAL` as for ``joinMulticastGroup(_:interface:)``.
     public func leaveMulticastGroup(_ group: SocketAddress, interface: MulticastInterface = .any) throws(IOError) {
