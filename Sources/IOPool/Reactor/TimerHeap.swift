@@ -20,11 +20,20 @@ struct TimerHeap<Payload> {
     /// id -> index in `entries`.
     private var positions: [UInt64: Int] = [:]
 
-    var count: Int { entries.count }
+        var count: Int { entries.count }
     var isEmpty: Bool { entries.isEmpty }
 
     /// The earliest deadline, if any.
     var nextDeadline: UInt64? { entries.first?.deadline }
+
+    /// Bytes the heap holds allocated (its capacity, not its count): the entries' array plus an
+    /// estimate of the id index (a native Dictionary keeps a power-of-two bucket count at most 3/4
+    /// full, 16 bytes and one metadata bit per bucket). For benchmarks.
+    var reservedBytes: Int {
+        var buckets = 1
+        while buckets * 3 / 4 < positions.capacity { buckets *= 2 }
+        return entries.capacity * MemoryLayout<Entry>.stride + buckets * (MemoryLayout<(UInt64, Int)>.stride) + buckets / 8
+    }
 
     mutating func insert(id: UInt64, deadline: UInt64, _ payload: Payload) {
         precondition(positions[id] == nil, "timer id \(id) is already scheduled")
