@@ -10,30 +10,58 @@ struct TimeTests {
         var generator = SplitMix64(seed: 42)
         let count = 100_000
         var deadlines: [UInt64] = []
-        for id in 0..<count {
-            let deadline = generator.next() % 1_000_000
+        var ids: [TimerHeap<Int>.ID] = []
+        for index in 0..<count {
+            let deadline = generator.next() % 1_000_000  // many ties: they fire in insertion order
             deadlines.append(deadline)
-            heap.insert(id: UInt64(id), deadline: deadline, id)
+            let id = heap.reserve()
+            heap.insert(id, deadline: deadline, index)
+            ids.append(id)
         }
-        // Remove every third timer by id: they must leave the heap at once.
+        // Remove every third timer: they must leave the heap at once.
         // One #expect for the whole loop: an expectation per removal costs seconds under TSan, and
         // this synchronous test holds a thread of the cooperative pool while it runs.
         var removed = Set<Int>()
         var wrongRemovals: [Int] = []
-        for id in stride(from: 0, to: count, by: 3) {
-            if heap.remove(id: UInt64(id)) != id { wrongRemovals.append(id) }
-            removed.insert(id)
+        for index in stride(from: 0, to: count, by: 3) {
+            if heap.remove(ids[index]) != index { wrongRemovals.append(index) }
+            removed.insert(index)
         }
-        #expect(wrongRemovals.isEmpty, "remove(id:) did not return these timers: \(wrongRemovals.prefix(10))")
-        #expect(heap.remove(id: 0) == nil, "a removed timer is gone")
+        #expect(wrongRemovals.isEmpty, "remove did not return these timers: \(wrongRemovals.prefix(10))")
+        #expect(heap.remove(ids[0]) == nil, "a removed timer is gone")
         #expect(heap.count == count - removed.count)
         var popped: [Int] = []
-        while let (_, payload) = heap.popDue(now: .max) { popped.append(payload) }
+        while let payload = heap.popDue(now: .max) { popped.append(payload) }
         let expected = (0..<count).filter { !removed.contains($0) }.sorted {
             (deadlines[$0], $0) < (deadlines[$1], $1)
         }
         #expect(popped == expected)
         #expect(heap.isEmpty)
+    }
+
+    @Test func timerHeapSlotsAreReusedAndStaleIDsMiss() {
+        var heap = TimerHeap<String>()
+        let first = heap.reserve()
+        heap.insert(first, deadline: 10, "first")
+        #expect(heap.popDue(now: 9) == nil, "not due yet")
+        #expect(heap.popDue(now: 10) == "first")
+        // The slot goes to the next timer; the fired timer's ID must not reach it.
+        let second = heap.reserve()
+        heap.insert(second, deadline: 20, "second")
+        #expect(heap.remove(first) == nil, "a stale ID misses the slot's next timer")
+        #expect(heap.count == 1)
+        // A reserved ID is not scheduled: removing it finds nothing, and it can still be inserted.
+        let reserved = heap.reserve()
+        #expect(heap.remove(reserved) == nil)
+        heap.insert(reserved, deadline: 5, "reserved")
+        #expect(heap.nextDeadline == 5)
+        // A released ID goes back to the slab without ever being scheduled.
+        let unused = heap.reserve()
+        heap.release(unused)
+        #expect(heap.remove(unused) == nil)
+        heap.insert(heap.reserve(), deadline: 1, "reuses the released slot")
+        #expect(heap.removeAll() == ["reuses the released slot", "reserved", "second"])
+        #expect(heap.isEmpty && heap.remove(second) == nil)
     }
 
     @Test func sleepsWakeInDeadlineOrder() async throws {

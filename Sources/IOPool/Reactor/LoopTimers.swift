@@ -17,29 +17,37 @@ extension Duration {
     }
 }
 
-/// A loop's timers: suspended sleeps keyed by id in a `TimerHeap`; the earliest deadline becomes
-/// the loop's `epoll_pwait2` timeout (nanoseconds).
+/// A loop's timers: suspended sleeps in a `TimerHeap`; the earliest deadline becomes the loop's
+/// `epoll_pwait2` timeout (nanoseconds).
+///
+/// A sleep takes an ID first (`makeID`), so that its cancellation handler can name it, then
+/// `add`s itself; an ID that is never added goes back with `discard`.
 ///
 /// Loop-confined (owned by one IOThread), or guarded by a lock (a `SharedDriver`'s).
 struct LoopTimers {
+    typealias ID = TimerHeap<UnsafeContinuation<Void, any Error>>.ID
+
     private var heap = TimerHeap<UnsafeContinuation<Void, any Error>>()
-    private var nextID: UInt64 = 0
 
     var count: Int { heap.count }
     var isEmpty: Bool { heap.isEmpty }
 
-    mutating func makeID() -> UInt64 {
-        nextID &+= 1
-        return nextID
+    mutating func makeID() -> ID {
+        heap.reserve()
     }
 
-    mutating func add(id: UInt64, deadline: UInt64, _ continuation: UnsafeContinuation<Void, any Error>) {
-        heap.insert(id: id, deadline: deadline, continuation)
+    mutating func add(id: ID, deadline: UInt64, _ continuation: UnsafeContinuation<Void, any Error>) {
+        heap.insert(id, deadline: deadline, continuation)
+    }
+
+    /// Gives back an ID that was never added (the sleep ended before arming).
+    mutating func discard(id: ID) {
+        heap.release(id)
     }
 
     /// Removes the sleep `id` now and resumes it with `CancellationError`, if it is still pending.
-    mutating func cancel(id: UInt64) {
-        heap.remove(id: id)?.resume(throwing: CancellationError())
+    mutating func cancel(id: ID) {
+        heap.remove(id)?.resume(throwing: CancellationError())
     }
 
     /// Nanoseconds until the earliest deadline (0 if due), or nil without timers.
@@ -50,21 +58,21 @@ struct LoopTimers {
 
     /// Resumes every sleep whose deadline has passed, earliest first.
     mutating func fireDue(now: UInt64) {
-        while let (_, continuation) = heap.popDue(now: now) {
+        while let continuation = heap.popDue(now: now) {
             continuation.resume()
         }
     }
 
     /// Removes the sleep `id` if it is still pending and returns its continuation (the caller
     /// resumes it, outside any lock).
-    mutating func take(id: UInt64) -> UnsafeContinuation<Void, any Error>? {
-        heap.remove(id: id)
+    mutating func take(id: ID) -> UnsafeContinuation<Void, any Error>? {
+        heap.remove(id)
     }
 
     /// Removes the sleeps whose deadline has passed, earliest first, for the caller to resume.
     mutating func takeDue(now: UInt64) -> [UnsafeContinuation<Void, any Error>] {
         var due: [UnsafeContinuation<Void, any Error>] = []
-        while let (_, continuation) = heap.popDue(now: now) { due.append(continuation) }
+        while let continuation = heap.popDue(now: now) { due.append(continuation) }
         return due
     }
 

@@ -69,8 +69,10 @@ final class SharedDriver: Sendable {
                 // The cancelled check is under the lock the handler also takes, so a cancellation
                 // either finds the timer or is seen here.
                 let outcome = timers.withLock { state -> Outcome in
-                    if state.stopped { return .stopped }
-                    if withUnsafeCurrentTask(body: { $0?.isCancelled ?? false }) { return .cancelled }
+                    if state.stopped || withUnsafeCurrentTask(body: { $0?.isCancelled ?? false }) {
+                        state.timers.discard(id: id)
+                        return state.stopped ? .stopped : .cancelled
+                    }
                     state.timers.add(id: id, deadline: deadline, continuation)
                     return .armed(wake: deadline < state.pollDeadline)
                 }

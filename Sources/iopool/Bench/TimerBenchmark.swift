@@ -11,8 +11,8 @@ import IOPool
 // order, and are checked: exactly the timers not cancelled fire, in deadline order (the wheel at
 // its 1 ms resolution), each once.
 //
-// The heap is the library's `TimerHeap` as the loops use it: ids, a binary min-heap, and an
-// id -> position index that makes cancellation O(log n) and eager; reached through
+// The heap is the library's `TimerHeap` as the loops use it: a binary min-heap whose timers keep
+// their position in a slab, so cancellation is O(log n) and eager; reached through
 // `BenchmarkTimerHeap`, so that it runs specialized, as in the loops. The wheel is written here,
 // compactly, after tokio's (tokio/src/runtime/time/wheel): 6 levels of 64 slots, 1 ms per level-0
 // slot (64^6 ms, about 2.2 years, of range), a 64-bit occupancy mask per level, entries in a slab
@@ -58,20 +58,19 @@ extension BenchCommand {
                     + pad("total ms", 10) + pad("peak MiB", 10) + "bytes/timer")
             var generator = SplitMix64(seed: seed)
             for count in parsedSizes! {
-                var runs: [[TimerRun]] = [[], [], []]
+                var runs: [[TimerRun]] = [[], []]
                 for repetition in 0..<repetitions {
                     let workload = TimerWorkload(count: count, cancelPercent: cancelPercent, using: &generator)
                     // Rotate which goes first, so none always runs on a warm (or cold) allocator.
-                    let order = [0, 1, 2].map { ($0 + repetition) % 3 }
+                    let order = [0, 1].map { ($0 + repetition) % 2 }
                     for structure in order {
                         switch structure {
                         case 0: runs[0].append(try workload.runHeap())
-                        case 1: runs[1].append(try workload.runIndexedHeap())
-                        default: runs[2].append(try workload.runWheel())
+                        default: runs[1].append(try workload.runWheel())
                         }
                     }
                 }
-                for (name, runs) in zip(["heap", "heap/idx", "wheel"], runs) {
+                for (name, runs) in zip(["heap", "wheel"], runs) {
                     let median = TimerRun.median(runs)
                     printLine(
                         pad("\(count)", 10) + pad(name, 10) + pad(format1(median.insertNanoseconds), 11)
@@ -107,14 +106,16 @@ struct TimerWorkload {
 
     func runHeap() throws -> TimerRun {
         var heap = BenchmarkTimerHeap()
+        var handles: [BenchmarkTimerHeap.Handle] = []
+        handles.reserveCapacity(deadlines.count)  // the caller's, as the wheel's handles: not counted
         let start = monotonicNow()
         for (index, deadline) in deadlines.enumerated() {
-            heap.insert(id: UInt64(index + 1), deadline: deadline, payload: UInt(index))
+            handles.append(heap.insert(deadline: deadline, payload: UInt(index)))
         }
         let inserted = monotonicNow()
         let peak = heap.reservedBytes
         for index in cancelled {
-            guard heap.remove(id: UInt64(index + 1)) == UInt(index) else { throw TimerCheckFailure("heap: cancel of \(index) found nothing") }
+            guard heap.remove(handles[index]) == UInt(index) else { throw TimerCheckFailure("heap: cancel of \(index) found nothing") }
         }
         let cancelledAt = monotonicNow()
         var fired = 0
@@ -129,37 +130,6 @@ struct TimerWorkload {
         }
         let end = monotonicNow()
         try check("heap", fired: fired, firedSum: firedSum)
-        return TimerRun(
-            count: deadlines.count, cancels: cancelled.count, fires: fired, insert: inserted - start,
-            cancel: cancelledAt - inserted, fire: end - cancelledAt, peakBytes: peak)
-    }
-
-    func runIndexedHeap() throws -> TimerRun {
-        var heap = IndexedTimerHeap()
-        var handles: [IndexedTimerHeap.Handle] = []
-        handles.reserveCapacity(deadlines.count)
-        let start = monotonicNow()
-        for (index, deadline) in deadlines.enumerated() {
-            handles.append(heap.insert(deadline: deadline, payload: UInt(index)))
-        }
-        let inserted = monotonicNow()
-        let peak = heap.reservedBytes
-        for index in cancelled {
-            guard heap.cancel(handles[index]) == UInt(index) else { throw TimerCheckFailure("indexed heap: cancel of \(index) found nothing") }
-        }
-        let cancelledAt = monotonicNow()
-        var fired = 0
-        var firedSum = 0
-        var last: UInt64 = 0
-        while let payload = heap.popDue(now: .max) {
-            let deadline = deadlines[Int(payload)]
-            if deadline < last { throw TimerCheckFailure("indexed heap: fired \(deadline) after \(last)") }
-            last = deadline
-            fired += 1
-            firedSum &+= Int(payload)
-        }
-        let end = monotonicNow()
-        try check("indexed heap", fired: fired, firedSum: firedSum)
         return TimerRun(
             count: deadlines.count, cancels: cancelled.count, fires: fired, insert: inserted - start,
             cancel: cancelledAt - inserted, fire: end - cancelledAt, peakBytes: peak)
@@ -388,114 +358,6 @@ struct TimingWheel {
         entries[Int(index)].next = freeHead
         freeHead = index
         count -= 1
-    }
-}
-
-/// The heap without its dictionary: a binary min-heap whose entries carry a slab handle, and a
-/// slab array `positions[handle]` in place of `TimerHeap`'s `[id: index]` dictionary (the layout
-/// of Go's timers and of tokio's old `DelayQueue` slab). Measured to tell the heap's own cost from
-/// its id index's. Ties fire in handle order (not insertion order, unlike `TimerHeap`).
-struct IndexedTimerHeap {
-    struct Handle {
-        fileprivate let slot: Int32
-        fileprivate let generation: UInt32
-    }
-
-    private struct Entry {
-        var deadline: UInt64
-        var slot: Int32
-    }
-
-    private struct Slot {
-        var position: Int32  // index in `entries`, -1 while free
-        var generation: UInt32
-        var payload: UInt
-    }
-
-    private var entries: [Entry] = []
-    private var slots: [Slot] = []
-    private var freeSlots: [Int32] = []
-
-    var count: Int { entries.count }
-
-    var reservedBytes: Int {
-        entries.capacity * MemoryLayout<Entry>.stride + slots.capacity * MemoryLayout<Slot>.stride + freeSlots.capacity * 4
-    }
-
-    mutating func insert(deadline: UInt64, payload: UInt) -> Handle {
-        let slot: Int32
-        if let free = freeSlots.popLast() {
-            slot = free
-            slots[Int(slot)].payload = payload
-        } else {
-            slot = Int32(slots.count)
-            slots.append(Slot(position: -1, generation: 0, payload: payload))
-        }
-        entries.append(Entry(deadline: deadline, slot: slot))
-        slots[Int(slot)].position = Int32(entries.count - 1)
-        siftUp(entries.count - 1)
-        return Handle(slot: slot, generation: slots[Int(slot)].generation)
-    }
-
-    mutating func cancel(_ handle: Handle) -> UInt? {
-        let slot = slots[Int(handle.slot)]
-        guard slot.generation == handle.generation, slot.position >= 0 else { return nil }
-        return removeAt(Int(slot.position))
-    }
-
-    mutating func popDue(now: UInt64) -> UInt? {
-        guard let first = entries.first, first.deadline <= now else { return nil }
-        return removeAt(0)
-    }
-
-    private mutating func removeAt(_ index: Int) -> UInt {
-        let removed = entries[index]
-        let last = entries.removeLast()
-        if index < entries.count {
-            entries[index] = last
-            slots[Int(last.slot)].position = Int32(index)
-            siftDown(index)
-            siftUp(index)
-        }
-        slots[Int(removed.slot)].position = -1
-        slots[Int(removed.slot)].generation &+= 1
-        freeSlots.append(removed.slot)
-        return slots[Int(removed.slot)].payload
-    }
-
-    private func precedes(_ a: Entry, _ b: Entry) -> Bool {
-        a.deadline != b.deadline ? a.deadline < b.deadline : a.slot < b.slot
-    }
-
-    private mutating func siftUp(_ start: Int) {
-        var child = start
-        let moving = entries[child]
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard precedes(moving, entries[parent]) else { break }
-            entries[child] = entries[parent]
-            slots[Int(entries[child].slot)].position = Int32(child)
-            child = parent
-        }
-        entries[child] = moving
-        slots[Int(moving.slot)].position = Int32(child)
-    }
-
-    private mutating func siftDown(_ start: Int) {
-        var parent = start
-        let moving = entries[parent]
-        while true {
-            let left = 2 * parent + 1
-            guard left < entries.count else { break }
-            let right = left + 1
-            let smallest = right < entries.count && precedes(entries[right], entries[left]) ? right : left
-            guard precedes(entries[smallest], moving) else { break }
-            entries[parent] = entries[smallest]
-            slots[Int(entries[parent].slot)].position = Int32(parent)
-            parent = smallest
-        }
-        entries[parent] = moving
-        slots[Int(moving.slot)].position = Int32(parent)
     }
 }
 
