@@ -31,17 +31,21 @@ struct BarChart {
     private static let palette = ["#2f6fb0", "#e07b24", "#3a9a4a", "#c23b3b", "#7d5bb5", "#8c6d3f", "#d16aa8", "#6b6b6b"]
 
     func svg() -> String {
-        let height = Self.headerHeight + Double(panels.count) * Self.panelHeight
+        let subtitleLines = wrap(subtitle, width: 135)
+        let header = Self.headerHeight + Double(subtitleLines.count - 1) * 15
+        let height = header + Double(panels.count) * Self.panelHeight
         var out = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(Self.width))" height="\(Int(height))" \
             viewBox="0 0 \(Int(Self.width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif">
             <rect width="100%" height="100%" fill="white"/>
             <text x="\(Self.left)" y="26" font-size="18" font-weight="bold">\(escape(title))</text>
-            <text x="\(Self.left)" y="46" font-size="12" fill="#555">\(escape(subtitle))</text>
 
             """
+        for (index, line) in subtitleLines.enumerated() {
+            out += "<text x=\"\(Self.left)\" y=\"\(46 + 15 * index)\" font-size=\"12\" fill=\"#555\">\(escape(line))</text>\n"
+        }
         for (index, panel) in panels.enumerated() {
-            out += render(panel, top: Self.headerHeight + Double(index) * Self.panelHeight)
+            out += render(panel, top: header + Double(index) * Self.panelHeight)
         }
         return out + "</svg>\n"
     }
@@ -90,6 +94,20 @@ struct BarChart {
     }
 
     private func color(_ index: Int) -> String { Self.palette[index % Self.palette.count] }
+
+    /// Splits `text` into lines of at most about `width` characters, at spaces.
+    private func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty && line.count + 1 + word.count > width {
+                lines.append(line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        return lines + [line]
+    }
 
     /// The value axis: from zero (linear) or the lowest decade (logarithmic) to a round maximum.
     private struct Axis {
