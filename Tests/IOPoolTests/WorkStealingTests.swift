@@ -384,25 +384,35 @@ extension WorkStealingTests {
     /// each of the 2,000 jobs waits for the next 61st tick, i.e. over 100,000 yields in all (measured:
     /// 240,000 with the deferral removed); with it, the worker takes the jobs in batches and the
     /// yielders run once per batch or driver poll.
+    ///
+    /// The jobs are all queued before the yielders start yielding (the first yielder holds the one
+    /// worker, spinning, until then): otherwise a spawner slowed down by a loaded machine would
+    /// trickle jobs in, and the count would measure the spawner instead of the scheduler.
     @Test func yieldingTasksDoNotStarveTheInjectQueue() async throws {
         let pool = try WorkStealingPool(configuration: .init(threadCount: 1))
         let stop = Counter()
+        let queued = Counter()
+        let holding = Counter()
         let yields = Counter()
         let yielders = try (0..<2).map { _ in
             try pool.spawn {
+                if holding.count == 0 {
+                    holding.increment()
+                    while queued.count == 0 {}  // holds the worker while the jobs are spawned
+                }
                 while stop.count == 0 {
                     await Task.yield()
                     yields.increment()
-                    // Busy for 20 µs, like tokio's `spawn_many_remote_busy1`: the jobs pile up in
-                    // the inject queue faster than one worker runs them, even on a loaded machine.
+                    // Busy for 20 µs, like tokio's `spawn_many_remote_busy1`.
                     let end = IOClock.io.now.advanced(by: .microseconds(20))
                     while IOClock.io.now < end {}
                 }
             }
         }
-        while yields.count < 10 { try await Task.sleep(for: .milliseconds(1)) }
-        let before = yields.count
+        while holding.count == 0 { try await Task.sleep(for: .milliseconds(1)) }
         let spawned = try (0..<2_000).map { _ in try pool.spawn {} }
+        let before = yields.count
+        queued.increment()
         for task in spawned { await task.value }
         let during = yields.count - before
         stop.increment()

@@ -3,29 +3,27 @@
 // children inherit it on their own.
 
 extension TaskAccounting {
-    /// Starts `operation`, admitted as `id` (`admit()`), as a task that prefers `executor` (an
-    /// IOThread, a WorkStealingPool): counted for graceful shutdown, registered for immediate
-    /// shutdown, with one `TaskIOCancellation` scope for all its I/O waits. Every `spawn` of both
-    /// pools goes through here. (Admission is a separate step so that a caller can fall back to
-    /// another pool without having sent `operation` away.)
+    /// Starts `operation`, already admitted (`admit()`), as a task that prefers `executor` (an
+    /// IOThread, a WorkStealingPool): counted for graceful shutdown, recorded in `SpawnedTasks`
+    /// for immediate shutdown, with one `TaskIOCancellation` scope for all its I/O waits. Every
+    /// `spawn` of both pools goes through here. (Admission is a separate step so that a caller can
+    /// fall back to another pool without having sent `operation` away.)
     func startTask<Success: Sendable>(
-        id: UInt64, on executor: any TaskExecutor, _ operation: sending @escaping () async -> Success
+        on executor: any TaskExecutor, _ operation: sending @escaping () async -> Success
     ) -> Task<Success, Never> {
         Task(executorPreference: executor) { [self] in
-            started(id)
-            defer { finished(id) }
-            return await TaskIOCancellation.run(operation)
+            defer { finished() }
+            return await TaskIOCancellation.run(accounting: self, operation)
         }
     }
 
-    /// The throwing form of `startTask(id:on:_:)`.
+    /// The throwing form of `startTask(on:_:)`.
     func startTask<Success: Sendable>(
-        id: UInt64, on executor: any TaskExecutor, _ operation: sending @escaping () async throws -> Success
+        on executor: any TaskExecutor, _ operation: sending @escaping () async throws -> Success
     ) -> Task<Success, any Error> {
         Task(executorPreference: executor) { [self] in
-            started(id)
-            defer { finished(id) }
-            return try await TaskIOCancellation.run(operation)
+            defer { finished() }
+            return try await TaskIOCancellation.run(accounting: self, operation)
         }
     }
 }
@@ -39,7 +37,8 @@ extension IOThread {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async -> Success
     ) throws(IOPoolError) -> Task<Success, Never> {
-        accounting.startTask(id: try accounting.admit(), on: self, operation)
+        try accounting.admit()
+        return accounting.startTask(on: self, operation)
     }
 
     /// Starts a throwing `operation` as a new task that runs on this thread for its whole life.
@@ -47,7 +46,8 @@ extension IOThread {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async throws -> Success
     ) throws(IOPoolError) -> Task<Success, any Error> {
-        accounting.startTask(id: try accounting.admit(), on: self, operation)
+        try accounting.admit()
+        return accounting.startTask(on: self, operation)
     }
 }
 
@@ -59,16 +59,16 @@ extension IOThread {
 /// never lost.
 @discardableResult
 public func spawn<Success: Sendable>(_ operation: sending @escaping () async -> Success) -> Task<Success, Never> {
-    if let thread = IOThread.current, let id = try? thread.accounting.admit() {
-        return thread.accounting.startTask(id: id, on: thread, operation)
+    if let thread = IOThread.current, (try? thread.accounting.admit()) != nil {
+        return thread.accounting.startTask(on: thread, operation)
     }
-    if let pool = WorkStealingPool.current, let id = try? pool.accounting.admit() {
-        return pool.accounting.startTask(id: id, on: pool, operation)
+    if let pool = WorkStealingPool.current, (try? pool.accounting.admit()) != nil {
+        return pool.accounting.startTask(on: pool, operation)
     }
     let thread = IOThreadPool.default.next()
     // The default pool never shuts down, so admission cannot fail.
-    let id = try! thread.accounting.admit()
-    return thread.accounting.startTask(id: id, on: thread, operation)
+    try! thread.accounting.admit()
+    return thread.accounting.startTask(on: thread, operation)
 }
 
 /// The throwing form of ``spawn(_:)-(()->Success)``.
@@ -76,13 +76,13 @@ public func spawn<Success: Sendable>(_ operation: sending @escaping () async -> 
 public func spawn<Success: Sendable>(
     _ operation: sending @escaping () async throws -> Success
 ) -> Task<Success, any Error> {
-    if let thread = IOThread.current, let id = try? thread.accounting.admit() {
-        return thread.accounting.startTask(id: id, on: thread, operation)
+    if let thread = IOThread.current, (try? thread.accounting.admit()) != nil {
+        return thread.accounting.startTask(on: thread, operation)
     }
-    if let pool = WorkStealingPool.current, let id = try? pool.accounting.admit() {
-        return pool.accounting.startTask(id: id, on: pool, operation)
+    if let pool = WorkStealingPool.current, (try? pool.accounting.admit()) != nil {
+        return pool.accounting.startTask(on: pool, operation)
     }
     let thread = IOThreadPool.default.next()
-    let id = try! thread.accounting.admit()
-    return thread.accounting.startTask(id: id, on: thread, operation)
+    try! thread.accounting.admit()
+    return thread.accounting.startTask(on: thread, operation)
 }

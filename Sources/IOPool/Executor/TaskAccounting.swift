@@ -1,113 +1,120 @@
 import Synchronization
 
-/// Counts and tracks the tasks spawned on a pool, for graceful and immediate shutdown.
+/// Counts the tasks spawned on a pool, for graceful and immediate shutdown.
 ///
-/// Phases (`State.phase`), in order:
+/// Phases, in order:
 /// - `running`: `admit()` accepts.
 /// - `draining` (`shutdownGracefully()`): still accepts, so that live tasks can spawn children
 ///   (tokio-io-pool's `shutdown_on_idle` does not stop spawns either); waits for `live == 0`.
 /// - `cancelling` (`shutdown()`): every running task was cancelled; a task admitted now starts
 ///   cancelled, so it unwinds at its first cancellation check; waits for `live == 0`.
-/// - `stopped`: entered under the lock at the moment `live` reaches 0 in `draining`/`cancelling`;
-///   `admit()` throws from then on. So no admitted task can outlive the pool's threads.
+/// - `stopped`: entered at the moment `live` reaches 0 in `draining`/`cancelling`; `admit()`
+///   throws from then on. So no admitted task can outlive the pool's threads.
 ///
-/// A task costs three uncontended lock acquisitions: `admit` (in `spawn`), `started` (first job on
-/// its thread: records the task so `shutdown()` can cancel it) and `finished`.
+/// The phase and the live count share one atomic word, so that `admit` and `finished` (twice per
+/// spawn, from every worker at once) are a compare-exchange and a subtraction, not a shared lock.
+/// The running tasks themselves (what `shutdown()` cancels) are recorded in `SpawnedTasks`,
+/// sharded, together with their I/O cancellation scopes.
 final class TaskAccounting: Sendable {
-    /// A running task's handle, kept so that `shutdown()` can cancel it.
-    /// `@unchecked Sendable`: `UnsafeCurrentTask.cancel()` is thread-safe, and the entry is removed
-    /// (in `finished`, under the same lock `cancelAll` holds) before the task ends, so the handle
-    /// never outlives its task.
-    struct RunningTask: @unchecked Sendable {
-        let task: UnsafeCurrentTask
-    }
+    enum Phase: UInt64 { case running = 0, draining = 1, cancelling = 2, stopped = 3 }
 
-    enum Phase { case running, draining, cancelling, stopped }
+    /// `phase << 62 | live`.
+    private let word = Atomic<UInt64>(0)
+    private static let phaseShift: UInt64 = 62
+    private static let liveMask: UInt64 = (1 << 62) - 1
 
-    private struct State {
-        var phase = Phase.running
-        var live = 0
-        var nextID: UInt64 = 0
-        var running: [UInt64: RunningTask] = [:]
-        var idleWaiters: [CheckedContinuation<Void, Never>] = []
-    }
+    /// Shutdown callers waiting for `stopped`.
+    private let waiters = Locked<[CheckedContinuation<Void, Never>]>([])
 
     let poolName: String
-    private let state = Locked(State())
 
     init(poolName: String) {
         self.poolName = poolName
     }
 
-    /// Reserves a slot for a new task; throws once the pool has stopped.
-    func admit() throws(IOPoolError) -> UInt64 {
-        let id: UInt64? = state.withLock { state in
-            guard state.phase != .stopped else { return nil }
-            state.live += 1
-            state.nextID &+= 1
-            return state.nextID
-        }
-        guard let id else { throw .shutDown(pool: poolName) }
-        return id
-    }
+    private static func phase(_ word: UInt64) -> Phase { Phase(rawValue: word >> phaseShift)! }
+    private static func live(_ word: UInt64) -> UInt64 { word & liveMask }
 
-    /// Called first thing inside the spawned task.
-    func started(_ id: UInt64) {
-        withUnsafeCurrentTask { task in
-            guard let task else { return }
-            let cancelNow = state.withLock { state in
-                state.running[id] = RunningTask(task: task)
-                return state.phase == .cancelling
-            }
-            if cancelNow { task.cancel() }
+    var phase: Phase { Self.phase(word.load(ordering: .sequentiallyConsistent)) }
+
+    /// Counts a new task in; throws once the pool has stopped.
+    func admit() throws(IOPoolError) {
+        var current = word.load(ordering: .relaxed)
+        while true {
+            guard Self.phase(current) != .stopped else { throw .shutDown(pool: poolName) }
+            let (exchanged, original) = word.compareExchange(
+                expected: current, desired: current + 1, ordering: .sequentiallyConsistent)
+            if exchanged { return }
+            current = original
         }
     }
 
-    /// Called last thing inside the spawned task (in a `defer`).
-    func finished(_ id: UInt64) {
-        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
-            state.running[id] = nil
-            state.live -= 1
-            return takeWaitersIfIdle(&state)
-        }
-        for waiter in waiters { waiter.resume() }
+    /// Called last thing inside an admitted task (in a `defer`).
+    func finished() {
+        let now = word.wrappingSubtract(1, ordering: .sequentiallyConsistent).newValue
+        if Self.live(now) == 0 { stopIfIdle() }
     }
 
     /// Number of admitted tasks that have not finished.
-    var liveCount: Int { state.withLock { $0.live } }
+    var liveCount: Int { Int(Self.live(word.load(ordering: .relaxed))) }
 
     /// Enters `draining` (unless already cancelling or stopped) and waits until no task is live.
     func drain() async {
-        await waitUntilStopped { state in
-            if state.phase == .running { state.phase = .draining }
-        }
+        await waitUntilStopped { _ = self.advance(to: .draining, from: [.running]) }
     }
 
     /// Enters `cancelling`, cancels every running task and waits until no task is live.
     func cancelAll() async {
-        await waitUntilStopped { state in
-            guard state.phase == .running || state.phase == .draining else { return }
-            state.phase = .cancelling
-            for running in state.running.values { running.task.cancel() }
-        }
-    }
-
-    private func waitUntilStopped(_ transition: @Sendable (inout State) -> Void) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
-                transition(&state)
-                if state.phase == .stopped { return [continuation] }
-                state.idleWaiters.append(continuation)
-                return takeWaitersIfIdle(&state)
+        await waitUntilStopped {
+            if self.advance(to: .cancelling, from: [.running, .draining]) {
+                SpawnedTasks.cancelAll(of: self)
             }
-            for waiter in waiters { waiter.resume() }
         }
     }
 
-    private func takeWaitersIfIdle(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
-        guard state.live == 0, state.phase == .draining || state.phase == .cancelling else { return [] }
-        state.phase = .stopped
-        defer { state.idleWaiters = [] }
-        return state.idleWaiters
+    /// Moves the phase forward; true if this call made the move.
+    private func advance(to phase: Phase, from allowed: Set<Phase>) -> Bool {
+        var current = word.load(ordering: .relaxed)
+        while allowed.contains(Self.phase(current)) {
+            let desired = phase.rawValue << Self.phaseShift | Self.live(current)
+            let (exchanged, original) = word.compareExchange(
+                expected: current, desired: desired, ordering: .sequentiallyConsistent)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    private func waitUntilStopped(_ transition: @Sendable @escaping () -> Void) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            // Registered before the transition, under the lock `stopIfIdle` takes its waiters
+            // with: either it takes this one, or this sees `stopped` and resumes at once.
+            let stoppedAlready = waiters.withLock { list -> Bool in
+                if phase == .stopped { return true }
+                list.append(continuation)
+                return false
+            }
+            if stoppedAlready {
+                continuation.resume()
+                return
+            }
+            transition()
+            stopIfIdle()
+        }
+    }
+
+    /// `draining`/`cancelling` with no live task becomes `stopped`; the caller that makes the
+    /// move resumes every waiter.
+    private func stopIfIdle() {
+        var current = word.load(ordering: .sequentiallyConsistent)
+        while Self.live(current) == 0, Self.phase(current) == .draining || Self.phase(current) == .cancelling {
+            let (exchanged, original) = word.compareExchange(
+                expected: current, desired: Phase.stopped.rawValue << Self.phaseShift, ordering: .sequentiallyConsistent)
+            if exchanged {
+                for waiter in waiters.withLock({ list in defer { list = [] }; return list }) { waiter.resume() }
+                return
+            }
+            current = original
+        }
     }
 }

@@ -39,23 +39,19 @@ final class TaskIOCancellation: Sendable {
     /// `swift_task_switch` over `iopool bench scheduler --only spawn_many_remote_idle --runtime
     /// stealing` (a bare `Task(executorPreference:)` makes 1 per task): 11 per spawned task with
     /// this function `@concurrent` and the scope in a task-local, 9 once it was
-    /// `nonisolated(nonsending)`, 5 with the scope in `TaskScopes` instead of `TaskLocal.withValue`.
-    nonisolated(nonsending) static func run<Success>(_ operation: () async throws -> Success) async rethrows -> Success {
-        let task = currentTaskAddress()
+    /// `nonisolated(nonsending)`, 5 with the scope in `SpawnedTasks` instead of `TaskLocal.withValue`.
+    nonisolated(nonsending) static func run<Success>(
+        accounting: TaskAccounting, _ operation: () async throws -> Success
+    ) async rethrows -> Success {
         let scope = TaskIOCancellation()
-        TaskScopes.insert(scope, task: task)
-        defer { TaskScopes.remove(task: task) }
+        let task = SpawnedTasks.enter(scope: scope, accounting: accounting)
+        defer { SpawnedTasks.leave(task) }
         return try await withTaskCancellationHandler(operation: operation, onCancel: { scope.cancel() })
     }
 
     /// The scope of the running task, if it was started by `spawn` (a child task has none).
     static func forCurrentTask() -> TaskIOCancellation? {
-        TaskScopes.scope(task: currentTaskAddress())
-    }
-
-    /// The running task's address (`UnsafeCurrentTask` is one reference), or 0 outside a task.
-    private static func currentTaskAddress() -> UInt {
-        withUnsafeCurrentTask { task in task.map { unsafeBitCast($0, to: UInt.self) } ?? 0 }
+        SpawnedTasks.scopeOfCurrentTask()
     }
 
     private func cancel() {
@@ -88,35 +84,5 @@ final class TaskIOCancellation: Sendable {
         if address != 0 {
             Unmanaged<Registration>.fromOpaque(UnsafeRawPointer(bitPattern: address)!).release()
         }
-    }
-}
-
-/// The scopes of the spawned tasks now running, by task address, in 64 independently locked
-/// shards (so that workers starting, ending and waiting in different tasks rarely meet on a
-/// lock). An entry lives exactly while its task runs `TaskIOCancellation.run`, so an address is
-/// never looked up after its task ended and its memory went to another task.
-enum TaskScopes {
-    private static let shardCount = 64
-    private static let shards = (0..<shardCount).map { _ in Locked([UInt: TaskIOCancellation]()) }
-
-    @inline(__always)
-    private static func shard(_ task: UInt) -> Locked<[UInt: TaskIOCancellation]> {
-        // Tasks are heap objects, 16-byte aligned and larger than 64 bytes: skip the bits that barely vary.
-        shards[Int(truncatingIfNeeded: (task >> 6) ^ (task >> 12)) & (shardCount - 1)]
-    }
-
-    static func insert(_ scope: TaskIOCancellation, task: UInt) {
-        guard task != 0 else { return }
-        shard(task).withLock { $0[task] = scope }
-    }
-
-    static func remove(task: UInt) {
-        guard task != 0 else { return }
-        shard(task).withLock { _ = $0.removeValue(forKey: task) }
-    }
-
-    static func scope(task: UInt) -> TaskIOCancellation? {
-        guard task != 0 else { return nil }
-        return shard(task).withLock { $0[task] }
     }
 }

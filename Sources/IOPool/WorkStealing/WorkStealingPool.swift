@@ -155,7 +155,8 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async -> Success
     ) throws(IOPoolError) -> Task<Success, Never> {
-        accounting.startTask(id: try accounting.admit(), on: self, operation)
+        try accounting.admit()
+        return accounting.startTask(on: self, operation)
     }
 
     /// Starts a throwing `operation` as a new task on the pool.
@@ -163,7 +164,8 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async throws -> Success
     ) throws(IOPoolError) -> Task<Success, any Error> {
-        accounting.startTask(id: try accounting.admit(), on: self, operation)
+        try accounting.admit()
+        return accounting.startTask(on: self, operation)
     }
 
     /// Number of tasks spawned on the pool that have not finished.
