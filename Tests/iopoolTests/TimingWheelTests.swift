@@ -1,3 +1,4 @@
+import IOPool
 import Testing
 
 @testable import iopool
