@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <sys/epoll.h>
 #include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include "CIOPoolShims.h"
 
@@ -55,6 +57,33 @@ int ciopool_set_thread_affinity(const int *cpus, int count) {
 int ciopool_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
 int ciopool_accept4(int fd, int flags) { return accept4(fd, 0, 0, flags); }
+
+enum { CIOPOOL_MMSG_MAX = 64 };
+
+int ciopool_recvmmsg(int fd, void *const *buffers, const unsigned long *capacities, unsigned count,
+                     void *sender_storage, unsigned *sender_lengths, unsigned long *lengths, int *truncated) {
+    struct sockaddr_storage *senders = sender_storage;
+    if (count > CIOPOOL_MMSG_MAX) count = CIOPOOL_MMSG_MAX;
+    struct mmsghdr messages[CIOPOOL_MMSG_MAX];
+    struct iovec vectors[CIOPOOL_MMSG_MAX];
+    memset(messages, 0, sizeof(messages[0]) * count);
+    for (unsigned i = 0; i < count; i++) {
+        vectors[i].iov_base = buffers[i];
+        vectors[i].iov_len = capacities[i];
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        messages[i].msg_hdr.msg_name = &senders[i];
+        messages[i].msg_hdr.msg_namelen = sizeof(senders[i]);
+    }
+    int received = recvmmsg(fd, messages, count, MSG_DONTWAIT, 0);
+    if (received < 0) return -1;
+    for (int i = 0; i < received; i++) {
+        lengths[i] = messages[i].msg_len;
+        truncated[i] = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+        sender_lengths[i] = messages[i].msg_hdr.msg_namelen;
+    }
+    return received;
+}
 
 int ciopool_epoll_wait_ns(int epfd, struct epoll_event *events, int maxevents, long long timeout_ns) {
     static int has_pwait2 = 1;

@@ -261,7 +261,7 @@ private func expectLoopbackOffNotReceived(
 
 /// Runs `body` in a task on a fresh pool of `kind` (so that the sockets register with that pool's
 /// reactor), then shuts the pool down.
-private func run<Success: Sendable>(
+func run<Success: Sendable>(
     on kind: UDPMulticastTests.Pool, _ body: @escaping @Sendable () async throws -> Success
 ) async throws -> Success {
     switch kind {

@@ -37,6 +37,17 @@ int ciopool_set_thread_name(const char *_Nonnull name);
 /// accept4 is a GNU extension the Glibc module does not export.
 int ciopool_accept4(int fd, int flags);
 
+/// recvmmsg(MSG_DONTWAIT) into `count` (at most 64) separate buffers: per datagram i
+/// it stores the bytes into buffers[i] (capacities[i] of room), its stored length in lengths[i],
+/// whether the kernel cut it short in truncated[i], and the sender in senders[i] (sender_lengths[i]
+/// bytes; `senders` is an array of `count` struct sockaddr_storage). Returns how many datagrams it
+/// received, or -1 with errno (EAGAIN: none queued). (struct mmsghdr and recvmmsg need
+/// _GNU_SOURCE, which the Glibc module is not built with; sys/socket.h is not included here
+/// because a second import of it changes how Swift sees its SOCK_* constants.)
+int ciopool_recvmmsg(int fd, void *_Nonnull const *_Nonnull buffers, const unsigned long *_Nonnull capacities,
+                     unsigned count, void *_Nonnull senders, unsigned *_Nonnull sender_lengths,
+                     unsigned long *_Nonnull lengths, int *_Nonnull truncated);
+
 /// epoll_wait with a nanosecond timeout (epoll_pwait2, Linux 5.11); timeout_ns < 0 blocks.
 /// Falls back to epoll_wait with the timeout rounded up to milliseconds where the kernel lacks it.
 int ciopool_epoll_wait_ns(int epfd, struct epoll_event *_Nonnull events, int maxevents, long long timeout_ns);

@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the pools against each other, against Swift's global executor, and against other servers.",
-        subcommands: [All.self, Echo.self, Scheduler.self, Blocking.self, Timers.self],
+        subcommands: [All.self, Echo.self, Scheduler.self, Blocking.self, Timers.self, UDP.self],
         defaultSubcommand: All.self)
 
     struct OutputOptions: ParsableArguments {

@@ -1,0 +1,129 @@
+import CIOPoolShims
+import Glibc
+import SystemPackage
+
+/// Buffers for receiving many datagrams with one system call: ``UDPSocket/receive(into:)-(UDPReceiveBatch)``
+/// fills them with `recvmmsg(2)`.
+///
+/// Why: a busy UDP server pays, per datagram, one system call and one pass through the socket's
+/// readiness bookkeeping; a batch pays them once for up to ``capacity`` datagrams
+/// (BENCHMARKS.md, "UDP", has the numbers). The memory is allocated once, in `init`, and reused by
+/// every receive; the datagrams of one receive stay valid until the next one.
+///
+/// ```swift
+/// let batch = UDPReceiveBatch(capacity: 32, datagramSize: 2048)
+/// while true {
+///     let count = try await socket.receive(into: batch)
+///     for index in 0..<count {
+///         let datagram = batch[index]
+///         handle(datagram.bytes, from: datagram.sender)
+///     }
+/// }
+/// ```
+///
+/// Not `Sendable`: one task receives into a batch at a time.
+public final class UDPReceiveBatch {
+    /// One received datagram: its bytes (inside the batch's memory, valid until the next receive),
+    /// its sender, and whether it was longer than ``UDPReceiveBatch/datagramSize`` (the rest was
+    /// discarded by the kernel).
+    public struct Datagram {
+        public let bytes: UnsafeRawBufferPointer
+        public let sender: SocketAddress
+        public let truncated: Bool
+    }
+
+    /// How many datagrams one receive can take (at most 64).
+    public let capacity: Int
+    /// The room for each datagram, in bytes.
+    public let datagramSize: Int
+    /// How many datagrams the last receive stored.
+    public private(set) var count = 0
+
+    private let memory: UnsafeMutableRawBufferPointer
+    private var buffers: [UnsafeMutableRawPointer]
+    private var capacities: [UInt]
+    private var senders: [sockaddr_storage]
+    private var senderLengths: [CUnsignedInt]
+    private var lengths: [UInt]
+    private var truncated: [CInt]
+
+    /// - Parameters:
+    ///   - capacity: datagrams per receive, 1...64 (`recvmmsg`'s batch; 32 is a good start).
+    ///   - datagramSize: bytes of room per datagram; 65,536 never truncates a UDP datagram.
+    public init(capacity: Int = 32, datagramSize: Int = 2048) {
+        precondition((1...64).contains(capacity), "UDPReceiveBatch capacity must be 1...64, not \(capacity)")
+        precondition(datagramSize >= 1, "UDPReceiveBatch datagramSize must be positive, not \(datagramSize)")
+        self.capacity = capacity
+        self.datagramSize = datagramSize
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity * datagramSize, alignment: 16)
+        self.memory = memory
+        buffers = (0..<capacity).map { memory.baseAddress! + $0 * datagramSize }
+        capacities = Array(repeating: UInt(datagramSize), count: capacity)
+        senders = Array(repeating: sockaddr_storage(), count: capacity)
+        senderLengths = Array(repeating: 0, count: capacity)
+        lengths = Array(repeating: 0, count: capacity)
+        truncated = Array(repeating: 0, count: capacity)
+    }
+
+    deinit {
+        memory.deallocate()
+    }
+
+    /// The datagram at `index` (0..<``count``) of the last receive.
+    public subscript(index: Int) -> Datagram {
+        precondition(index >= 0 && index < count, "datagram \(index) of a batch holding \(count)")
+        let sender = SocketAddress(storage: senders[index], length: socklen_t(senderLengths[index]))
+        return Datagram(
+            bytes: UnsafeRawBufferPointer(start: buffers[index], count: Int(lengths[index])),
+            // A UDP socket only hears from IPv4 and IPv6 senders.
+            sender: sender ?? SocketAddress.loopbackIPv4(port: 0),
+            truncated: truncated[index] != 0)
+    }
+
+    /// One non-blocking `recvmmsg`: the number of datagrams stored, or nil when none is queued.
+    fileprivate func attempt(_ fd: CInt) throws(IOError) -> Int? {
+        let outcome = rawSyscall("recvmmsg") {
+            ciopool_recvmmsg(fd, buffers, capacities, CUnsignedInt(capacity), &senders, &senderLengths, &lengths, &truncated)
+        }
+        switch outcome {
+        case .done(let received):
+            count = Int(received)
+            return count
+        case .failed(let errno) where errno == .resourceTemporarilyUnavailable || errno == .wouldBlock:
+            count = 0
+            return nil
+        case .failed(let errno):
+            count = 0
+            throw IOError(errno: errno, operation: "receive (recvmmsg)")
+        }
+    }
+}
+
+extension UDPSocket {
+    /// Receives as many datagrams as are queued, up to the batch's capacity, with one system call
+    /// (`recvmmsg`); waits for the first if none is. Returns how many were stored (at least 1);
+    /// read them as `batch[0..<count]`.
+    ///
+    /// The same semantics as ``receive(into:)-(UnsafeMutableRawBufferPointer)`` per datagram
+    /// (truncation, `ECONNREFUSED` on a connected socket), and the same cancellation safety.
+    nonisolated(nonsending)
+    public func receive(into batch: UDPReceiveBatch) async throws -> Int {
+        try await handle.perform(.read, "receive (recvmmsg)") { (fd) throws(IOError) -> IOAttempt<Int> in
+            guard let count = try batch.attempt(fd) else { return .wouldBlock }
+            // Fewer than asked for: the queue is empty now, the next receive may wait at once.
+            return count < batch.capacity ? .drained(count) : .complete(count)
+        }
+    }
+
+    /// Sets the kernel's receive buffer (`SO_RCVBUF`; the kernel doubles it and caps it at
+    /// `net.core.rmem_max`), which bounds how many datagrams queue while the server is busy
+    /// before the kernel drops new ones.
+    public func setReceiveBufferSize(_ bytes: Int) throws(IOError) {
+        try handle.setOption(level: SOL_SOCKET, name: SO_RCVBUF, CInt(clamping: bytes), "setsockopt(SO_RCVBUF)")
+    }
+
+    /// The kernel's receive buffer in bytes (`SO_RCVBUF`, as the kernel reports it: doubled).
+    public var receiveBufferSize: Int {
+        get throws(IOError) { Int(try handle.getOption(level: SOL_SOCKET, name: SO_RCVBUF, "getsockopt(SO_RCVBUF)") as CInt) }
+    }
+}
