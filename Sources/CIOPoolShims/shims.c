@@ -85,6 +85,26 @@ int ciopool_recvmmsg(int fd, void *const *buffers, const unsigned long *capaciti
     return received;
 }
 
+int ciopool_sendmmsg(int fd, void *const *buffers, const unsigned long *lengths, unsigned count,
+                     const void *destination_storage, const unsigned *destination_lengths) {
+    const struct sockaddr_storage *destinations = destination_storage;
+    if (count > CIOPOOL_MMSG_MAX) count = CIOPOOL_MMSG_MAX;
+    struct mmsghdr messages[CIOPOOL_MMSG_MAX];
+    struct iovec vectors[CIOPOOL_MMSG_MAX];
+    memset(messages, 0, sizeof(messages[0]) * count);
+    for (unsigned i = 0; i < count; i++) {
+        vectors[i].iov_base = buffers[i];
+        vectors[i].iov_len = lengths[i];
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        if (destination_lengths[i] != 0) {
+            messages[i].msg_hdr.msg_name = (void *)&destinations[i];
+            messages[i].msg_hdr.msg_namelen = destination_lengths[i];
+        }
+    }
+    return sendmmsg(fd, messages, count, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 int ciopool_epoll_wait_ns(int epfd, struct epoll_event *events, int maxevents, long long timeout_ns) {
     static int has_pwait2 = 1;
     if (has_pwait2) {

@@ -97,4 +97,67 @@ struct UDPBatchTests {
         try socket.setReceiveBufferSize(64 * 1024)
         #expect(try socket.receiveBufferSize == 128 * 1024, "Linux doubles SO_RCVBUF for its bookkeeping")
     }
+
+    // MARK: Sending
+
+    @Test(arguments: UDPMulticastTests.Pool.allCases)
+    func aSendBatchSendsEveryDatagramToItsDestination(pool: UDPMulticastTests.Pool) async throws {
+        let problems = try await run(on: pool) { () async throws -> [String] in
+            let first = try UDPSocket.bind(.loopbackIPv4(port: 0))
+            let second = try UDPSocket.bind(.loopbackIPv4(port: 0))
+            let sender = try UDPSocket.bind(.loopbackIPv4(port: 0))
+            defer {
+                for socket in [first, second, sender] { socket.close() }
+            }
+            let batch = UDPSendBatch(capacity: 8, datagramSize: 32)
+            for index in 0..<8 {
+                batch.append(Array("to \(index % 2) #\(index)".utf8), to: try (index % 2 == 0 ? first : second).localAddress)
+            }
+            #expect(batch.isFull)
+            try await sender.send(batch)
+            var problems: [String] = []
+            for (name, socket) in [("first", first), ("second", second)] {
+                let receive = UDPReceiveBatch(capacity: 8, datagramSize: 32)
+                let count = try await socket.receive(into: receive)
+                let got = Set((0..<count).map { String(decoding: receive[$0].bytes, as: UTF8.self) })
+                let parity = name == "first" ? 0 : 1
+                let expected = Set((0..<8).filter { $0 % 2 == parity }.map { "to \(parity) #\($0)" })
+                if got != expected { problems.append("\(name) got \(got), expected \(expected)") }
+            }
+            // Reuse: after removeAll, a connected socket sends to its peer (no destination).
+            batch.removeAll()
+            try sender.connect(to: try first.localAddress)
+            batch.append(Array("connected".utf8))
+            try await sender.send(batch)
+            let (bytes, _, _) = try await first.receive()
+            if bytes != Array("connected".utf8) { problems.append("connected send: got \(bytes)") }
+            return problems
+        }
+        #expect(problems == [])
+    }
+
+    @Test func aRefusedDatagramSaysWhichAndTheOnesBeforeItWereSent() async throws {
+        let outcome = try await run(on: .io) { () async throws -> (error: String, received: Int) in
+            let receiver = try UDPSocket.bind(.loopbackIPv4(port: 0))
+            let sender = try UDPSocket.bind(.loopbackIPv4(port: 0))
+            defer {
+                receiver.close()
+                sender.close()
+            }
+            let batch = UDPSendBatch(capacity: 4, datagramSize: 16)
+            batch.append(Array("one".utf8), to: try receiver.localAddress)
+            batch.append(Array("two".utf8), to: try receiver.localAddress)
+            batch.append(Array("three".utf8), to: try SocketAddress("[::1]:9"))  // IPv6 from an IPv4 socket
+            var message = "no error"
+            do {
+                try await sender.send(batch)
+            } catch let error as IOError {
+                message = "\(error)"
+            }
+            let received = UDPReceiveBatch(capacity: 4, datagramSize: 16)
+            return (message, try await receiver.receive(into: received))
+        }
+        #expect(outcome.error.contains("datagram 2 of 3 (5 bytes to [::1]:9); the 2 before it were sent"), "\(outcome.error)")
+        #expect(outcome.received == 2)
+    }
 }

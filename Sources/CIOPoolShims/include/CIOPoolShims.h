@@ -48,6 +48,13 @@ int ciopool_recvmmsg(int fd, void *_Nonnull const *_Nonnull buffers, const unsig
                      unsigned count, void *_Nonnull senders, unsigned *_Nonnull sender_lengths,
                      unsigned long *_Nonnull lengths, int *_Nonnull truncated);
 
+/// sendmmsg(MSG_DONTWAIT | MSG_NOSIGNAL) of `count` (at most 64) datagrams: datagram i is
+/// lengths[i] bytes at buffers[i], sent to destinations[i] (destination_lengths[i] bytes; an array
+/// of struct sockaddr_storage), or to the connected peer where destination_lengths[i] is 0.
+/// Returns how many were sent (the first ones), or -1 with errno if the first could not be.
+int ciopool_sendmmsg(int fd, void *_Nonnull const *_Nonnull buffers, const unsigned long *_Nonnull lengths,
+                     unsigned count, const void *_Nonnull destinations, const unsigned *_Nonnull destination_lengths);
+
 /// epoll_wait with a nanosecond timeout (epoll_pwait2, Linux 5.11); timeout_ns < 0 blocks.
 /// Falls back to epoll_wait with the timeout rounded up to milliseconds where the kernel lacks it.
 int ciopool_epoll_wait_ns(int epfd, struct epoll_event *_Nonnull events, int maxevents, long long timeout_ns);

@@ -127,3 +127,141 @@ extension UDPSocket {
         get throws(IOError) { Int(try handle.getOption(level: SOL_SOCKET, name: SO_RCVBUF, "getsockopt(SO_RCVBUF)") as CInt) }
     }
 }
+
+/// Datagrams to send with one system call: ``UDPSocket/send(_:)-(UDPSendBatch)`` sends them
+/// with `sendmmsg(2)`.
+///
+/// Each `append` copies the datagram into the batch's memory (allocated once, in `init`), so the
+/// caller's buffers are free at once; `removeAll()` empties the batch for reuse.
+///
+/// ```swift
+/// let batch = UDPSendBatch(capacity: 32, datagramSize: 1500)
+/// for reply in replies { batch.append(reply.bytes, to: reply.client) }
+/// try await socket.send(batch)
+/// batch.removeAll()
+/// ```
+///
+/// Not `Sendable`: one task fills and sends a batch at a time.
+public final class UDPSendBatch {
+    /// How many datagrams the batch holds (at most 64).
+    public let capacity: Int
+    /// The largest datagram the batch takes, in bytes.
+    public let datagramSize: Int
+    /// How many datagrams were appended since the last `removeAll()`.
+    public private(set) var count = 0
+
+    private let memory: UnsafeMutableRawBufferPointer
+    private var buffers: [UnsafeMutableRawPointer]
+    private var lengths: [UInt]
+    private var destinations: [sockaddr_storage]
+    private var destinationLengths: [CUnsignedInt]
+
+    /// - Parameters:
+    ///   - capacity: datagrams per batch, 1...64.
+    ///   - datagramSize: the largest datagram `append` takes.
+    public init(capacity: Int = 32, datagramSize: Int = 2048) {
+        precondition((1...64).contains(capacity), "UDPSendBatch capacity must be 1...64, not \(capacity)")
+        precondition(datagramSize >= 1, "UDPSendBatch datagramSize must be positive, not \(datagramSize)")
+        self.capacity = capacity
+        self.datagramSize = datagramSize
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity * datagramSize, alignment: 16)
+        self.memory = memory
+        buffers = (0..<capacity).map { memory.baseAddress! + $0 * datagramSize }
+        lengths = Array(repeating: 0, count: capacity)
+        destinations = Array(repeating: sockaddr_storage(), count: capacity)
+        destinationLengths = Array(repeating: 0, count: capacity)
+    }
+
+    deinit {
+        memory.deallocate()
+    }
+
+    /// Whether the batch holds `capacity` datagrams.
+    public var isFull: Bool { count == capacity }
+
+    /// Adds a copy of `bytes` as the next datagram, to `address` (nil: to the connected peer).
+    /// - Precondition: the batch is not full and `bytes` fits in `datagramSize`.
+    public func append(_ bytes: UnsafeRawBufferPointer, to address: SocketAddress? = nil) {
+        precondition(!isFull, "the UDPSendBatch is full (\(capacity) datagrams)")
+        precondition(bytes.count <= datagramSize, "a \(bytes.count)-byte datagram in a UDPSendBatch of \(datagramSize)-byte datagrams")
+        if let base = bytes.baseAddress { buffers[count].copyMemory(from: base, byteCount: bytes.count) }
+        lengths[count] = UInt(bytes.count)
+        if let address {
+            address.withSockAddr { (pointer, length) in
+                withUnsafeMutableBytes(of: &destinations[count]) {
+                    $0.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: Int(length)))
+                }
+                destinationLengths[count] = CUnsignedInt(length)
+            }
+        } else {
+            destinationLengths[count] = 0
+        }
+        count += 1
+    }
+
+    /// Adds a copy of `bytes` as the next datagram (see ``append(_:to:)-(UnsafeRawBufferPointer,_)``).
+    public func append<Bytes: Collection<UInt8>>(_ bytes: Bytes, to address: SocketAddress? = nil) {
+        if let done: Void = bytes.withContiguousStorageIfAvailable({ append(UnsafeRawBufferPointer($0), to: address) }) {
+            return done
+        }
+        Array(bytes).withUnsafeBytes { append($0, to: address) }
+    }
+
+    /// Empties the batch (the memory stays, for the next datagrams).
+    public func removeAll() {
+        count = 0
+    }
+
+    /// One non-blocking `sendmmsg` of the datagrams from `start`: how many it sent, or nil when
+    /// the first would block.
+    fileprivate func attempt(_ fd: CInt, from start: Int) throws(IOError) -> Int? {
+        let remaining = count - start
+        let outcome = rawSyscall("sendmmsg") {
+            buffers.withUnsafeBufferPointer { buffers in
+                lengths.withUnsafeBufferPointer { lengths in
+                    destinations.withUnsafeBufferPointer { destinations in
+                        destinationLengths.withUnsafeBufferPointer { destinationLengths in
+                            ciopool_sendmmsg(
+                                fd, buffers.baseAddress! + start, lengths.baseAddress! + start, CUnsignedInt(remaining),
+                                destinations.baseAddress! + start, destinationLengths.baseAddress! + start)
+                        }
+                    }
+                }
+            }
+        }
+        switch outcome {
+        case .done(let sent):
+            return Int(sent)
+        case .failed(let errno) where errno == .resourceTemporarilyUnavailable || errno == .wouldBlock:
+            return nil
+        case .failed(let errno):
+            let destination = destinationLengths[start] == 0
+                ? "the connected peer"
+                : SocketAddress(storage: destinations[start], length: socklen_t(destinationLengths[start])).map { "\($0)" } ?? "?"
+            throw IOError(
+                errno: errno, operation: "send (sendmmsg)",
+                detail: "datagram \(start) of \(count) (\(lengths[start]) bytes to \(destination)); the \(start) before it were sent")
+        }
+    }
+}
+
+extension UDPSocket {
+    /// Sends every datagram of `batch`, with as few `sendmmsg` calls as the kernel allows,
+    /// waiting for room in the send buffer when it is full. Each datagram is sent whole or not at
+    /// all, as by ``send(_:to:)-(UnsafeRawBufferPointer,_)``.
+    ///
+    /// - Throws: ``IOError`` for the first datagram the kernel refuses (its index, size and
+    ///   destination are in the error's detail; the ones before it were sent), or
+    ///   `CancellationError` (some datagrams may have been sent).
+    nonisolated(nonsending)
+    public func send(_ batch: UDPSendBatch) async throws {
+        var sent = 0
+        while sent < batch.count {
+            let start = sent
+            sent += try await handle.perform(.write, "send (sendmmsg)") { (fd) throws(IOError) -> IOAttempt<Int> in
+                guard let count = try batch.attempt(fd, from: start) else { return .wouldBlock }
+                return .complete(count)
+            }
+        }
+    }
+}

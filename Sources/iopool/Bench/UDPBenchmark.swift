@@ -2,12 +2,14 @@ import ArgumentParser
 import Glibc
 import IOPool
 
-// `iopool bench udp`: what a batched receive saves through the library, not just in the kernel
-// (Benchmarks/udp-mmsg measures the bare syscalls). On one IOThread: queue a burst of datagrams
-// on a loopback socket (loopback delivers inside the sender's `sendto`, so the whole burst is
-// queued when the sends return), then drain it, timed, either with `receive(into:)` (one
-// `recvfrom` per datagram) or with `receive(into: UDPReceiveBatch)` (one `recvmmsg` per batch).
-// The two ways alternate round by round; the medians of ns per datagram are compared.
+// `iopool bench udp`: what batching saves through the library, not just in the kernel
+// (Benchmarks/udp-mmsg measures the bare syscalls). On one IOThread, per round:
+// - send a burst of datagrams to a loopback socket, timed, with `send(_:to:)` (one `sendto` per
+//   datagram) or `send(_: UDPSendBatch)` (one `sendmmsg` per batch); loopback delivers inside the
+//   send, so the timed sends include the delivery, as in udp-mmsg;
+// - then drain the queued burst, timed, with `receive(into:)` (one `recvfrom` per datagram) or
+//   `receive(into: UDPReceiveBatch)` (one `recvmmsg` per batch).
+// Single and batched ways alternate round by round; the medians of ns per datagram are compared.
 
 extension BenchCommand {
     struct UDP: AsyncParsableCommand {
@@ -29,7 +31,7 @@ extension BenchCommand {
         func run() async throws {
             let pool = try IOThreadPool(configuration: .init(threadCount: 1, threadNamePrefix: "bench-udp-"))
             let (burst, size, batchSize, rounds) = (burst, size, batch, rounds)
-            let (single, batched) = try await pool.spawn { () async throws -> (Double, Double) in
+            let medians = try await pool.spawn { () async throws -> [Double] in
                 let receiver = try UDPSocket.bind(.loopbackIPv4(port: 0))
                 let sender = try UDPSocket.bind(.loopbackIPv4(port: 0))
                 defer {
@@ -42,11 +44,24 @@ extension BenchCommand {
                 let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
                 defer { buffer.deallocate() }
                 let batch = UDPReceiveBatch(capacity: batchSize, datagramSize: max(size, 64))
-                var single: [Double] = []
-                var batched: [Double] = []
+                let sendBatch = UDPSendBatch(capacity: batchSize, datagramSize: max(size, 64))
+                var single: (send: [Double], receive: [Double]) = ([], [])
+                var batched: (send: [Double], receive: [Double]) = ([], [])
                 for round in 0..<rounds {
                     for batchedWay in round % 2 == 0 ? [false, true] : [true, false] {
-                        for _ in 0..<burst { try await sender.send(payload, to: address) }
+                        let sendStart = now()
+                        if batchedWay {
+                            var sent = 0
+                            while sent < burst {
+                                sendBatch.removeAll()
+                                while !sendBatch.isFull && sent + sendBatch.count < burst { sendBatch.append(payload, to: address) }
+                                try await sender.send(sendBatch)
+                                sent += sendBatch.count
+                            }
+                        } else {
+                            for _ in 0..<burst { try await sender.send(payload, to: address) }
+                        }
+                        let sendEnd = now()
                         // If the kernel dropped part of the burst (receive buffer too small), the drain
                         // would wait forever: a watchdog closes the socket, which fails the receive.
                         let watchdog = spawn {
@@ -69,18 +84,24 @@ extension BenchCommand {
                         }
                         let end = now()
                         watchdog.cancel()
-                        let perDatagram = Double(end - start) / Double(drained)
-                        if batchedWay { batched.append(perDatagram) } else { single.append(perDatagram) }
+                        let sendNanoseconds = Double(sendEnd - sendStart) / Double(burst)
+                        let receiveNanoseconds = Double(end - start) / Double(drained)
+                        if batchedWay {
+                            batched.send.append(sendNanoseconds)
+                            batched.receive.append(receiveNanoseconds)
+                        } else {
+                            single.send.append(sendNanoseconds)
+                            single.receive.append(receiveNanoseconds)
+                        }
                     }
                 }
-                return (median(single), median(batched))
+                return [median(single.send), median(batched.send), median(single.receive), median(batched.receive)]
             }.value
             await pool.shutdown()
-            printLine("udp: drain bursts of \(burst) queued \(size)-byte datagrams on one IOThread; median of \(rounds) rounds each")
-            printLine(pad("way", 40) + "ns per datagram")
-            printLine(pad("receive(into:) (recvfrom)", 40) + format1(single))
-            printLine(pad("receive(into: batch of \(batchSize)) (recvmmsg)", 40) + format1(batched))
-            printLine("batched speed-up: \(format2(single / batched))×")
+            printLine("udp: bursts of \(burst) \(size)-byte datagrams on loopback, one IOThread; median ns per datagram of \(rounds) rounds each")
+            printLine(pad("", 10) + pad("one per call", 22) + pad("batch of \(batchSize)", 22) + "batched speed-up")
+            printLine(pad("send", 10) + pad(format1(medians[0]) + " (sendto)", 22) + pad(format1(medians[1]) + " (sendmmsg)", 22) + format2(medians[0] / medians[1]) + "×")
+            printLine(pad("receive", 10) + pad(format1(medians[2]) + " (recvfrom)", 22) + pad(format1(medians[3]) + " (recvmmsg)", 22) + format2(medians[2] / medians[3]) + "×")
         }
     }
 }
