@@ -13,7 +13,10 @@ import SystemPackage
 // - A receive takes exactly one datagram. It is called with `MSG_TRUNC`, so the kernel returns the
 //   datagram's real length even when the buffer was smaller; the caller learns that the datagram
 //   was truncated (the rest is discarded by the kernel, as for every datagram socket). A receive
-//   never reports `.drained`: one datagram says nothing about whether more are queued.
+//   never reports `.drained`: one datagram says nothing about whether more are queued. (A batch
+//   receive that got fewer datagrams than it had room for does: the queue was empty.)
+// - Batches (UDPSocket+Batch.swift): `recvmmsg`/`sendmmsg` through the shims, for up to 64
+//   datagrams per call, measured 1.3-1.6x faster per datagram than one call each.
 // - Asynchronous errors (ICMP port unreachable answering an earlier datagram of a *connected*
 //   socket) are kept by the kernel in `sk_err` and returned, once, by the next send or receive:
 //   they surface as that operation's `IOError` (`ECONNREFUSED`, and so on).
