@@ -60,21 +60,33 @@ int ciopool_accept4(int fd, int flags) { return accept4(fd, 0, 0, flags); }
 
 enum { CIOPOOL_MMSG_MAX = 64 };
 
+/// Points message i at buffers[i] (lengths[i] bytes) and at addresses[i] (address_lengths[i]
+/// bytes; none where it is 0).
+static void ciopool_fill_messages(struct mmsghdr *messages, struct iovec *vectors, void *const *buffers,
+                                  const unsigned long *lengths, unsigned count, struct sockaddr_storage *addresses,
+                                  const unsigned *address_lengths) {
+    memset(messages, 0, sizeof(messages[0]) * count);
+    for (unsigned i = 0; i < count; i++) {
+        vectors[i].iov_base = buffers[i];
+        vectors[i].iov_len = lengths[i];
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        if (address_lengths[i] != 0) {
+            messages[i].msg_hdr.msg_name = &addresses[i];
+            messages[i].msg_hdr.msg_namelen = address_lengths[i];
+        }
+    }
+}
+
 int ciopool_recvmmsg(int fd, void *const *buffers, const unsigned long *capacities, unsigned count,
                      void *sender_storage, unsigned *sender_lengths, unsigned long *lengths, int *truncated) {
     struct sockaddr_storage *senders = sender_storage;
     if (count > CIOPOOL_MMSG_MAX) count = CIOPOOL_MMSG_MAX;
     struct mmsghdr messages[CIOPOOL_MMSG_MAX];
     struct iovec vectors[CIOPOOL_MMSG_MAX];
-    memset(messages, 0, sizeof(messages[0]) * count);
-    for (unsigned i = 0; i < count; i++) {
-        vectors[i].iov_base = buffers[i];
-        vectors[i].iov_len = capacities[i];
-        messages[i].msg_hdr.msg_iov = &vectors[i];
-        messages[i].msg_hdr.msg_iovlen = 1;
-        messages[i].msg_hdr.msg_name = &senders[i];
-        messages[i].msg_hdr.msg_namelen = sizeof(senders[i]);
-    }
+    unsigned room[CIOPOOL_MMSG_MAX];
+    for (unsigned i = 0; i < count; i++) room[i] = sizeof(senders[i]);
+    ciopool_fill_messages(messages, vectors, buffers, capacities, count, senders, room);
     int received = recvmmsg(fd, messages, count, MSG_DONTWAIT, 0);
     if (received < 0) return -1;
     for (int i = 0; i < received; i++) {
@@ -87,21 +99,11 @@ int ciopool_recvmmsg(int fd, void *const *buffers, const unsigned long *capaciti
 
 int ciopool_sendmmsg(int fd, void *const *buffers, const unsigned long *lengths, unsigned count,
                      const void *destination_storage, const unsigned *destination_lengths) {
-    const struct sockaddr_storage *destinations = destination_storage;
+    struct sockaddr_storage *destinations = (struct sockaddr_storage *)destination_storage;
     if (count > CIOPOOL_MMSG_MAX) count = CIOPOOL_MMSG_MAX;
     struct mmsghdr messages[CIOPOOL_MMSG_MAX];
     struct iovec vectors[CIOPOOL_MMSG_MAX];
-    memset(messages, 0, sizeof(messages[0]) * count);
-    for (unsigned i = 0; i < count; i++) {
-        vectors[i].iov_base = buffers[i];
-        vectors[i].iov_len = lengths[i];
-        messages[i].msg_hdr.msg_iov = &vectors[i];
-        messages[i].msg_hdr.msg_iovlen = 1;
-        if (destination_lengths[i] != 0) {
-            messages[i].msg_hdr.msg_name = (void *)&destinations[i];
-            messages[i].msg_hdr.msg_namelen = destination_lengths[i];
-        }
-    }
+    ciopool_fill_messages(messages, vectors, buffers, lengths, count, destinations, destination_lengths);
     return sendmmsg(fd, messages, count, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 

@@ -39,8 +39,7 @@ public final class UDPReceiveBatch {
     /// How many datagrams the last receive stored.
     public private(set) var count = 0
 
-    private let memory: UnsafeMutableRawBufferPointer
-    private var buffers: [UnsafeMutableRawPointer]
+    private let slots: DatagramSlots
     private var capacities: [UInt]
     private var senders: [sockaddr_storage]
     private var senderLengths: [CUnsignedInt]
@@ -51,13 +50,9 @@ public final class UDPReceiveBatch {
     ///   - capacity: datagrams per receive, 1...64 (`recvmmsg`'s batch; 32 is a good start).
     ///   - datagramSize: bytes of room per datagram; 65,536 never truncates a UDP datagram.
     public init(capacity: Int = 32, datagramSize: Int = 2048) {
-        precondition((1...64).contains(capacity), "UDPReceiveBatch capacity must be 1...64, not \(capacity)")
-        precondition(datagramSize >= 1, "UDPReceiveBatch datagramSize must be positive, not \(datagramSize)")
+        slots = DatagramSlots(capacity: capacity, datagramSize: datagramSize, of: "UDPReceiveBatch")
         self.capacity = capacity
         self.datagramSize = datagramSize
-        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity * datagramSize, alignment: 16)
-        self.memory = memory
-        buffers = (0..<capacity).map { memory.baseAddress! + $0 * datagramSize }
         capacities = Array(repeating: UInt(datagramSize), count: capacity)
         senders = Array(repeating: sockaddr_storage(), count: capacity)
         senderLengths = Array(repeating: 0, count: capacity)
@@ -65,16 +60,12 @@ public final class UDPReceiveBatch {
         truncated = Array(repeating: 0, count: capacity)
     }
 
-    deinit {
-        memory.deallocate()
-    }
-
     /// The datagram at `index` (0..<``count``) of the last receive.
     public subscript(index: Int) -> Datagram {
         precondition(index >= 0 && index < count, "datagram \(index) of a batch holding \(count)")
         let sender = SocketAddress(storage: senders[index], length: socklen_t(senderLengths[index]))
         return Datagram(
-            bytes: UnsafeRawBufferPointer(start: buffers[index], count: Int(lengths[index])),
+            bytes: UnsafeRawBufferPointer(start: slots.buffers[index], count: Int(lengths[index])),
             // A UDP socket only hears from IPv4 and IPv6 senders.
             sender: sender ?? SocketAddress.loopbackIPv4(port: 0),
             truncated: truncated[index] != 0)
@@ -83,7 +74,7 @@ public final class UDPReceiveBatch {
     /// One non-blocking `recvmmsg`: the number of datagrams stored, or nil when none is queued.
     fileprivate func attempt(_ fd: CInt) throws(IOError) -> Int? {
         let outcome = rawSyscall("recvmmsg") {
-            ciopool_recvmmsg(fd, buffers, capacities, CUnsignedInt(capacity), &senders, &senderLengths, &lengths, &truncated)
+            ciopool_recvmmsg(fd, slots.buffers, capacities, CUnsignedInt(capacity), &senders, &senderLengths, &lengths, &truncated)
         }
         switch outcome {
         case .done(let received):
@@ -150,8 +141,7 @@ public final class UDPSendBatch {
     /// How many datagrams were appended since the last `removeAll()`.
     public private(set) var count = 0
 
-    private let memory: UnsafeMutableRawBufferPointer
-    private var buffers: [UnsafeMutableRawPointer]
+    private let slots: DatagramSlots
     private var lengths: [UInt]
     private var destinations: [sockaddr_storage]
     private var destinationLengths: [CUnsignedInt]
@@ -160,20 +150,12 @@ public final class UDPSendBatch {
     ///   - capacity: datagrams per batch, 1...64.
     ///   - datagramSize: the largest datagram `append` takes.
     public init(capacity: Int = 32, datagramSize: Int = 2048) {
-        precondition((1...64).contains(capacity), "UDPSendBatch capacity must be 1...64, not \(capacity)")
-        precondition(datagramSize >= 1, "UDPSendBatch datagramSize must be positive, not \(datagramSize)")
+        slots = DatagramSlots(capacity: capacity, datagramSize: datagramSize, of: "UDPSendBatch")
         self.capacity = capacity
         self.datagramSize = datagramSize
-        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity * datagramSize, alignment: 16)
-        self.memory = memory
-        buffers = (0..<capacity).map { memory.baseAddress! + $0 * datagramSize }
         lengths = Array(repeating: 0, count: capacity)
         destinations = Array(repeating: sockaddr_storage(), count: capacity)
         destinationLengths = Array(repeating: 0, count: capacity)
-    }
-
-    deinit {
-        memory.deallocate()
     }
 
     /// Whether the batch holds `capacity` datagrams.
@@ -184,7 +166,7 @@ public final class UDPSendBatch {
     public func append(_ bytes: UnsafeRawBufferPointer, to address: SocketAddress? = nil) {
         precondition(!isFull, "the UDPSendBatch is full (\(capacity) datagrams)")
         precondition(bytes.count <= datagramSize, "a \(bytes.count)-byte datagram in a UDPSendBatch of \(datagramSize)-byte datagrams")
-        if let base = bytes.baseAddress { buffers[count].copyMemory(from: base, byteCount: bytes.count) }
+        if let base = bytes.baseAddress { slots.buffers[count].copyMemory(from: base, byteCount: bytes.count) }
         lengths[count] = UInt(bytes.count)
         if let address {
             address.withSockAddr { (pointer, length) in
@@ -217,7 +199,7 @@ public final class UDPSendBatch {
     fileprivate func attempt(_ fd: CInt, from start: Int) throws(IOError) -> Int? {
         let remaining = count - start
         let outcome = rawSyscall("sendmmsg") {
-            buffers.withUnsafeBufferPointer { buffers in
+            slots.buffers.withUnsafeBufferPointer { buffers in
                 lengths.withUnsafeBufferPointer { lengths in
                     destinations.withUnsafeBufferPointer { destinations in
                         destinationLengths.withUnsafeBufferPointer { destinationLengths in
@@ -263,5 +245,23 @@ extension UDPSocket {
                 return .complete(count)
             }
         }
+    }
+}
+
+/// The memory of a batch: `capacity` slots of `datagramSize` bytes, allocated once.
+private final class DatagramSlots {
+    let buffers: [UnsafeMutableRawPointer]
+    private let memory: UnsafeMutableRawBufferPointer
+
+    init(capacity: Int, datagramSize: Int, of batch: StaticString) {
+        precondition((1...64).contains(capacity), "\(batch) capacity must be 1...64, not \(capacity)")
+        precondition(datagramSize >= 1, "\(batch) datagramSize must be positive, not \(datagramSize)")
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity * datagramSize, alignment: 16)
+        self.memory = memory
+        buffers = (0..<capacity).map { memory.baseAddress! + $0 * datagramSize }
+    }
+
+    deinit {
+        memory.deallocate()
     }
 }
