@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 
 /// A grouped bar chart written as SVG by hand (no dependency): one or more panels stacked
@@ -175,8 +176,8 @@ private func trimmed(_ value: Double) -> String {
 private func fmt(_ value: Double) -> String { String((value * 10).rounded() / 10) }
 
 private func escape(_ text: String) -> String {
-    text.replacingAll("&", with: "&amp;").replacingAll("<", with: "&lt;").replacingAll(">", with: "&gt;")
-        .replacingAll("\"", with: "&quot;")
+    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
 }
 
 private func pow10(_ exponent: Int) -> Double {

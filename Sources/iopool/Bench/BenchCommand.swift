@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Glibc
 import IOPool
 
@@ -155,7 +156,7 @@ struct BenchCommand: AsyncParsableCommand {
         private func serverList() throws -> [EchoBenchmark.Server] {
             let executable = try currentExecutable()
             var list: [EchoBenchmark.Server] = []
-            for name in servers.split(separator: ",").map({ $0.trimmingWhitespace() }) where !name.isEmpty {
+            for name in servers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
                 guard let pool = EchoServer.Pool(rawValue: name) else {
                     throw ValidationError("--servers: unknown server '\(name)' (known: \(EchoServer.Pool.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
@@ -374,19 +375,16 @@ func format2(_ value: Double) -> String {
     value.isFinite ? String(Double(Int((value * 100).rounded())) / 100) : "-"
 }
 
-private func parseList(_ text: String, _ option: String) throws -> [Int] {
-    let values = text.split(separator: ",").map { Int($0.trimmingWhitespace()) }
+/// A comma-separated list of positive integers (`--connections 1,16,256`), or a ValidationError
+/// that names the option.
+func parseList(_ text: String, _ option: String) throws -> [Int] {
+    let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
         throw ValidationError("\(option) '\(text)': expected positive whole numbers separated by commas, e.g. 1,16,256")
     }
     return values.map { $0! }
 }
 
-extension Substring {
-    func trimmingWhitespace() -> String {
-        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-    }
-}
 
 extension SchedulerBenchmark: ExpressibleByArgument {}
 

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import IOPool
 
@@ -75,7 +76,7 @@ struct EchoBenchmark {
         }
         for server in options.servers {
             progress("starting \(server.name): \(server.command)")
-            let command = server.command.replacingAll("{threads}", with: String(options.serverThreads))
+            let command = server.command.replacingOccurrences(of: "{threads}", with: String(options.serverThreads))
             processes.append(
                 try await ServerProcess.start(
                     name: server.name, command: command, cpus: options.serverCPUs,

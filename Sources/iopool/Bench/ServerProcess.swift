@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import IOPool
 
@@ -10,13 +11,12 @@ final class ServerProcess {
     let port: UInt16
     let logPath: String
     let pid: pid_t
-    private var exited = false
 
     /// Starts `command` with `{port}` replaced by a free loopback port (and `PORT` set in its
     /// environment), then waits until that port accepts connections.
     static func start(name: String, command template: String, cpus: [Int]?, logPath: String) async throws -> ServerProcess {
         let port = try freeLoopbackPort()
-        let command = template.replacingAll("{port}", with: String(port))
+        let command = template.replacingOccurrences(of: "{port}", with: String(port))
         let process = try ServerProcess(name: name, command: command, port: port, cpus: cpus, logPath: logPath)
         do {
             try await process.waitUntilAccepting()
@@ -138,10 +138,9 @@ final class ServerProcess {
     /// How the process ended, or nil while it runs; collects it the first time.
     private var exitDescription: String?
     private func reap() -> String? {
-        if exited { return exitDescription }
+        if let exitDescription { return exitDescription }
         var status: CInt = 0
         guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
-        exited = true
         let signal = status & 0x7f
         exitDescription = signal == 0 ? "exit status \((status >> 8) & 0xff)" : "signal \(signal)"
         return exitDescription
@@ -149,29 +148,7 @@ final class ServerProcess {
 
     /// The last lines of the server's output, for error messages.
     func logTail(lines: Int = 20) -> String {
-        guard let file = fopen(logPath, "r") else { return "(no output)" }
-        defer { fclose(file) }
-        var collected: [String] = []
-        var line: UnsafeMutablePointer<CChar>?
-        var capacity = 0
-        while getline(&line, &capacity, file) > 0 {
-            collected.append(String(cString: line!))
-            if collected.count > lines { collected.removeFirst() }
-        }
-        free(line)
-        return collected.joined()
-    }
-}
-
-extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var rest = self[...]
-        while let range = rest.firstRange(of: target) {
-            result += rest[..<range.lowerBound] + replacement
-            rest = rest[range.upperBound...]
-        }
-        return result + rest
+        guard let output = try? String(contentsOfFile: logPath, encoding: .utf8) else { return "(no output)" }
+        return output.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1).joined(separator: "\n")
     }
 }

@@ -41,13 +41,7 @@ extension BenchCommand {
         func validate() throws {
             guard (0...100).contains(cancelPercent) else { throw ValidationError("--cancel-percent must be in 0...100") }
             guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
-            guard parsedSizes != nil else { throw ValidationError("--sizes must be positive integers separated by commas") }
-        }
-
-        private var parsedSizes: [Int]? {
-            let values = sizes.split(separator: ",").map { Int(String($0.filter { $0 != " " })) }
-            guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
-            return values.map { $0! }
+            _ = try parseList(sizes, "--sizes")
         }
 
         func run() async throws {
@@ -57,7 +51,7 @@ extension BenchCommand {
                 pad("N", 10) + pad("structure", 10) + pad("insert ns", 11) + pad("cancel ns", 11) + pad("fire ns", 11)
                     + pad("total ms", 10) + pad("peak MiB", 10) + "bytes/timer")
             var generator = SplitMix64(seed: seed)
-            for count in parsedSizes! {
+            for count in try parseList(sizes, "--sizes") {
                 var runs: [[TimerRun]] = [[], []]
                 for repetition in 0..<repetitions {
                     let workload = TimerWorkload(count: count, cancelPercent: cancelPercent, using: &generator)
@@ -108,16 +102,16 @@ struct TimerWorkload {
         var heap = BenchmarkTimerHeap()
         var handles: [BenchmarkTimerHeap.Handle] = []
         handles.reserveCapacity(deadlines.count)  // the caller's, as the wheel's handles: not counted
-        let start = monotonicNow()
+        let start = now()
         for (index, deadline) in deadlines.enumerated() {
             handles.append(heap.insert(deadline: deadline, payload: UInt(index)))
         }
-        let inserted = monotonicNow()
+        let inserted = now()
         let peak = heap.reservedBytes
         for index in cancelled {
             guard heap.remove(handles[index]) == UInt(index) else { throw TimerCheckFailure("heap: cancel of \(index) found nothing") }
         }
-        let cancelledAt = monotonicNow()
+        let cancelledAt = now()
         var fired = 0
         var firedSum = 0
         var last: UInt64 = 0
@@ -128,7 +122,7 @@ struct TimerWorkload {
             fired += 1
             firedSum &+= Int(payload)
         }
-        let end = monotonicNow()
+        let end = now()
         try check("heap", fired: fired, firedSum: firedSum)
         return TimerRun(
             count: deadlines.count, cancels: cancelled.count, fires: fired, insert: inserted - start,
@@ -139,17 +133,17 @@ struct TimerWorkload {
         var wheel = TimingWheel()
         var handles: [TimingWheel.Handle] = []
         handles.reserveCapacity(deadlines.count)  // the caller's, as the heap's ids: not counted
-        let start = monotonicNow()
+        let start = now()
         for (index, deadline) in deadlines.enumerated() {
             // Rounded up to the wheel's 1 ms tick: a timer never fires early.
             handles.append(wheel.insert(deadline: (deadline + 999_999) / 1_000_000, payload: UInt(index)))
         }
-        let inserted = monotonicNow()
+        let inserted = now()
         let peak = wheel.reservedBytes
         for index in cancelled {
             guard wheel.cancel(handles[index]) == UInt(index) else { throw TimerCheckFailure("wheel: cancel of \(index) found nothing") }
         }
-        let cancelledAt = monotonicNow()
+        let cancelledAt = now()
         var fired = 0
         var firedSum = 0
         var last: UInt64 = 0
@@ -160,7 +154,7 @@ struct TimerWorkload {
             fired += 1
             firedSum &+= Int(payload)
         }
-        let end = monotonicNow()
+        let end = now()
         if let outOfOrder { throw TimerCheckFailure("wheel: fired tick \(outOfOrder) after a later one") }
         try check("wheel", fired: fired, firedSum: firedSum)
         return TimerRun(
@@ -359,11 +353,4 @@ struct TimingWheel {
         freeHead = index
         count -= 1
     }
-}
-
-
-private func monotonicNow() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
