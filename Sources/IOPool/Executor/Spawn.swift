@@ -26,6 +26,22 @@ extension TaskAccounting {
             return try await TaskIOCancellation.run(accounting: self, operation)
         }
     }
+
+    /// `admit()`, then `startTask(on:_:)`: a pool's own `spawn`, which throws once it has stopped.
+    func admitAndStart<Success: Sendable>(
+        on executor: any TaskExecutor, _ operation: sending @escaping () async -> Success
+    ) throws(IOPoolError) -> Task<Success, Never> {
+        try admit()
+        return startTask(on: executor, operation)
+    }
+
+    /// The throwing form of `admitAndStart(on:_:)`.
+    func admitAndStart<Success: Sendable>(
+        on executor: any TaskExecutor, _ operation: sending @escaping () async throws -> Success
+    ) throws(IOPoolError) -> Task<Success, any Error> {
+        try admit()
+        return startTask(on: executor, operation)
+    }
 }
 
 extension IOThread {
@@ -37,8 +53,7 @@ extension IOThread {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async -> Success
     ) throws(IOPoolError) -> Task<Success, Never> {
-        try accounting.admit()
-        return accounting.startTask(on: self, operation)
+        try accounting.admitAndStart(on: self, operation)
     }
 
     /// Starts a throwing `operation` as a new task that runs on this thread for its whole life.
@@ -46,8 +61,7 @@ extension IOThread {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async throws -> Success
     ) throws(IOPoolError) -> Task<Success, any Error> {
-        try accounting.admit()
-        return accounting.startTask(on: self, operation)
+        try accounting.admitAndStart(on: self, operation)
     }
 }
 

@@ -85,7 +85,7 @@ final class TaskAccounting: Sendable {
         return false
     }
 
-    private func waitUntilStopped(_ transition: @Sendable @escaping () -> Void) async {
+    private func waitUntilStopped(_ transition: () -> Void) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             // Registered before the transition, under the lock `stopIfIdle` takes its waiters
             // with: either it takes this one, or this sees `stopped` and resumes at once.

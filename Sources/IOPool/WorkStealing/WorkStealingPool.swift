@@ -155,8 +155,7 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async -> Success
     ) throws(IOPoolError) -> Task<Success, Never> {
-        try accounting.admit()
-        return accounting.startTask(on: self, operation)
+        try accounting.admitAndStart(on: self, operation)
     }
 
     /// Starts a throwing `operation` as a new task on the pool.
@@ -164,8 +163,7 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     public func spawn<Success: Sendable>(
         _ operation: sending @escaping () async throws -> Success
     ) throws(IOPoolError) -> Task<Success, any Error> {
-        try accounting.admit()
-        return accounting.startTask(on: self, operation)
+        try accounting.admitAndStart(on: self, operation)
     }
 
     /// Number of tasks spawned on the pool that have not finished.
