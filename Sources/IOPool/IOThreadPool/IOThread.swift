@@ -42,18 +42,31 @@ import Synchronization
 /// and run isolated to it. Running task jobs "isolated" to a serial executor would make every
 /// nonisolated call a needless re-enqueue.
 ///
-/// ## Shutdown (design)
+/// ## Lifecycle (design)
 ///
-/// 1. The pool asks the loop to stop (`requestStop`) once its tasks are done (or cancelled).
-/// 2. The loop marks `remote.stopped` under the lock; from then on producers forward jobs instead
-///    of queueing them (below).
-/// 3. It runs every job already queued, fails every pending I/O waiter and timer with an `IOError`
-///    (`ECANCELED`, "the IOThread ... has shut down"), runs the jobs that produced, and exits.
-/// 4. It closes its epoll and eventfd, runs `beforeStop`, and resumes the pool's join waiters.
+/// One state machine, `Phase`, guarded by the remote queue's lock (SwiftNIO's
+/// SelectableEventLoop has the same three): **running → draining → closed**.
 ///
-/// No job is lost: a job enqueued after step 2 (a late continuation of a task that did not belong
-/// to the pool, an actor pinned here) runs on a thread of ``IOThreadPool/default``, always the same
-/// one for this thread so actor jobs stay serial.
+/// 1. The pool asks the loop to stop (`requestStop`) once its own tasks are done (or cancelled):
+///    `stopRequested`, which the loop notices at its next tick and turns into `draining`.
+/// 2. `draining`: the loop still accepts and runs every job, from this thread and from any other,
+///    exactly as when running. It fails every pending I/O waiter and timer once with an `IOError`
+///    (`ECANCELED`, "the IOThread ... has shut down"); from then on new waits, new sockets and new
+///    sleeps on it fail at once with the same error, so nothing can wait on it again. It runs
+///    rounds of "take the remote queue, run what is queued" until both queues are empty, or for
+///    at most ``maxDrainRounds`` rounds (a task it does not own may yield forever).
+/// 3. `closed`: entered under the lock in the same step that finds both queues empty (or hits the
+///    bound), so no job can slip in between. The loop runs nothing from then on: its jobs (those
+///    left over at the bound, and every job enqueued later: a late continuation of a task that
+///    the pool did not own, an actor pinned here, a cancellation's clean-up) are forwarded to one
+///    thread of ``IOThreadPool/default``, always the same one for this loop, in order, so actor
+///    jobs stay serial and the loop-confined clean-ups (whose state the loop no longer touches)
+///    run one at a time.
+/// 4. The loop closes its epoll and eventfd (under the reactor's wake lock, so a producer that
+///    decided to wake it just before cannot write into a reused descriptor), runs `beforeStop`, and
+///    sets `exited`, which the pool's shutdown awaits.
+///
+/// No job is lost and none runs on two threads at once.
 public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     // Thread-safety of this class: `index`, `name`, `reactor` (its wake()), `remote`, `counters`,
     // `exited` and `accounting` are safe from any thread (immutable, or guarded by a lock, or
@@ -79,21 +92,42 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         case closure(@Sendable () -> Void)
     }
 
+    /// Where the loop is in its life (see "Lifecycle" above). Only moves forward.
+    enum Phase: UInt8, Comparable {
+        case running = 0
+        /// `requestStop()` ran; the loop has not noticed yet.
+        case stopRequested = 1
+        /// The loop fails its waiters and runs its remaining jobs; new waits fail at once.
+        case draining = 2
+        /// The loop runs nothing; jobs enqueued on it are forwarded.
+        case closed = 3
+
+        static func < (lhs: Phase, rhs: Phase) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    /// Rounds of the final drain before the loop closes anyway (SwiftNIO bounds its final drain
+    /// to 1,000 ticks the same way): a task the pool does not own that yields forever would
+    /// otherwise keep a graceful shutdown waiting forever.
+    public static let maxDrainRounds = 1_000
+
     private struct Remote {
         var jobs: [LoopJob] = []
         var sleeping = false
-        var stopRequested = false
-        var stopped = false
+        /// The authoritative phase: producers read it under the lock to queue or forward.
+        var phase = Phase.running
     }
 
     private let remote = Locked(Remote())
-    /// Set (with `remote.stopped`) once the loop no longer accepts jobs; read by sockets, which
-    /// refuse to wait on a stopped loop.
-    private let stoppedFlag = Atomic<Bool>(false)
+    /// A copy of `remote.phase` for readers on other threads that need no lock (`isStopped`).
+    private let publishedPhase = Atomic<UInt8>(Phase.running.rawValue)
+    /// The loop's own copy of the phase, read without a lock on its thread (every sleep and wait
+    /// checks it). Written by the loop only, together with `remote.phase`.
+    private var loopPhase = Phase.running
+    /// Rounds of the final drain so far (kept here: a `blocking { }` hand-off can move the drain
+    /// to another OS thread mid-way).
+    private var drainRounds = 0
     private var local = Deque<LoopJob>()
     private var timers = LoopTimers()
-    /// Loop-confined: the loop saw the stop request and forwards new jobs.
-    private var stopping = false
     private var afterStart: (@Sendable (Int) -> Void)?
     private var beforeStop: (@Sendable (Int) -> Void)?
     /// Set when the loop has stopped for good (not when `blocking { }` hands it to another thread).
@@ -143,8 +177,19 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
 
     public func isSameExclusiveExecutionContext(other: IOThread) -> Bool { self === other }
 
-    /// Whether the loop has stopped (its pool shut down). Any thread.
-    public var isStopped: Bool { stoppedFlag.load(ordering: .acquiring) }
+    /// Whether the loop has begun to stop (its pool shut down): from the final drain on, waits,
+    /// sleeps and new sockets on it fail at once. Any thread.
+    public var isStopped: Bool { phase >= .draining }
+
+    /// The loop's phase (see "Lifecycle"). Any thread.
+    var phase: Phase { Phase(rawValue: publishedPhase.load(ordering: .acquiring))! }
+
+    /// Moves the loop to `phase`, with `remote` locked (`state`). Loop thread only.
+    private func enter(_ phase: Phase, _ state: inout Remote) {
+        state.phase = phase
+        loopPhase = phase
+        publishedPhase.store(phase.rawValue, ordering: .releasing)
+    }
 
     // MARK: Enqueueing
 
@@ -161,7 +206,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         }
         enum Action { case none, wake, forward }
         let action: Action = remote.withLock { state in
-            if state.stopped { return .forward }
+            if state.phase == .closed { return .forward }
             state.jobs.append(job)
             if state.sleeping {
                 state.sleeping = false
@@ -181,7 +226,8 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         }
     }
 
-    /// A job that reaches a stopped thread runs on the default pool (see "Shutdown" above).
+    /// A job that reaches a closed loop runs on the default pool, always on the same thread for
+    /// this loop, so that they run in order and one at a time (see "Lifecycle" above).
     private func forwardAfterStop(_ job: LoopJob) {
         let fallback = IOThreadPool.default.threads
         let target = fallback[index % fallback.count]
@@ -254,20 +300,23 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     /// Asks the loop to finish its queued jobs and exit. Any thread; idempotent.
     func requestStop() {
         let wake = remote.withLock { state in
-            state.stopRequested = true
+            if state.phase == .running { state.phase = .stopRequested }
             defer { state.sleeping = false }
             return state.sleeping
         }
         if wake { reactor.wake() }
     }
 
-    /// Waits until the OS thread has left its loop, then joins it.
+    /// Waits until the OS thread has left its loop (`exited` is the last thing it sets), then
+    /// detaches it, so that its resources go back to the system when it returns. Not
+    /// `pthread_join`: that would block the calling thread, one of Swift's cooperative pool.
     func waitUntilExited() async {
         await exited.wait()
-        joinThread()
+        thread?.detach()
     }
 
-    /// Joins the OS thread (which must have been asked to stop); blocks the caller.
+    /// Joins the OS thread (which must have been asked to stop); blocks the caller. For the
+    /// synchronous clean-up of a pool whose init failed.
     func joinThread() {
         thread?.join()
     }
@@ -304,9 +353,10 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         counters.events.bump(UInt64(result.events))
     }
 
-    /// The loop. Returns true once it has stopped, false if a job handed it to another thread.
+    /// The loop. Returns true once it has closed, false if a job handed it to another thread
+    /// (which then calls it again, and it goes on where this thread left it).
     private func runLoop() -> Bool {
-        while true {
+        while loopPhase == .running {
             let (ran, kept) = runLocalJobs(limit: IOThread.eventInterval)
             guard kept else { return false }
             counters.jobsRun.bump(UInt64(ran))
@@ -315,34 +365,59 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
             timers.fireDue(now: now)
 
             let mayBlock = local.isEmpty
-            let (block, stopNow) = remote.withLock { state -> (Bool, Bool) in
+            let block = remote.withLock { state -> Bool in
                 state.sleeping = false
                 if !state.jobs.isEmpty {
                     local.append(contentsOf: state.jobs)
                     state.jobs.removeAll(keepingCapacity: true)
                 }
-                if state.stopRequested && !stopping {
-                    stopping = true
-                    state.stopped = true  // producers forward from now on
-                    stoppedFlag.store(true, ordering: .releasing)
+                if state.phase == .stopRequested {
+                    enter(.draining, &state)
+                    return false
                 }
-                if mayBlock && local.isEmpty && !stopping {
+                if mayBlock && local.isEmpty {
                     state.sleeping = true
-                    return (true, false)
+                    return true
                 }
-                return (false, stopping && local.isEmpty)
+                return false
             }
-            if stopNow { break }
+            if loopPhase != .running { break }
             waitForWork(timeoutNanoseconds: block ? timers.timeout(now: now) : 0)
         }
-        // Fail whatever still waits on this loop; the resumed tasks' jobs run here before we exit.
-        reactor.failAll(.loopStopped)
-        timers.failAll(IOError.loopStopped("sleep"))
-        while !local.isEmpty {
-            let (ran, kept) = runLocalJobs(limit: Int.max)
-            guard kept else { return false }
-            counters.jobsRun.bump(UInt64(ran))
+        return drainAndClose()
+    }
+
+    /// Steps 2 and 3 of "Lifecycle": fails what waits on the loop, runs the remaining jobs in
+    /// bounded rounds, then closes. Returns like `runLoop`.
+    private func drainAndClose() -> Bool {
+        if drainRounds == 0 {
+            // Once: from now on the reactor refuses registrations, registrations refuse waits and
+            // `sleepOnLoop` refuses sleeps, so nothing can be left waiting here.
+            reactor.failAll(.loopStopped)
+            timers.failAll(IOError.loopStopped("sleep"))
         }
+        while true {
+            // Closes in the same locked step that finds both queues empty, so no producer can
+            // queue a job the loop would never run.
+            let closed = remote.withLock { state -> Bool in
+                if !state.jobs.isEmpty {
+                    local.append(contentsOf: state.jobs)
+                    state.jobs.removeAll()
+                }
+                guard local.isEmpty || drainRounds >= IOThread.maxDrainRounds else { return false }
+                enter(.closed, &state)
+                return true
+            }
+            if closed { break }
+            drainRounds += 1
+            // Only the jobs queued now: what they enqueue waits for the next round, so a task that
+            // yields forever cannot keep the round from ending.
+            let (ran, kept) = runLocalJobs(limit: local.count)
+            counters.jobsRun.bump(UInt64(ran))
+            guard kept else { return false }
+        }
+        // Left over at the bound: they go where every later job goes, in order.
+        while let job = local.popFirst() { forwardAfterStop(job) }
         return true
     }
 
@@ -384,6 +459,8 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     private func sleepOnLoop(untilNanoseconds deadline: UInt64) async throws {
         precondition(isCurrent, "a loop sleep must be armed on the loop's own thread")
         try Task.checkCancellation()
+        // Its timers were failed for good when the drain began: a sleep armed now would never fire.
+        guard loopPhase == .running else { throw IOError.loopStopped("sleep") }
         guard deadline > monotonicNanoseconds() else { return }
         let id = timers.makeID()
         try await withTaskCancellationHandler {

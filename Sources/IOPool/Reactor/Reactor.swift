@@ -5,7 +5,8 @@ import SystemPackage
 /// One epoll instance, its eventfd waker and its registrations. Each IOThread owns one; each
 /// `WorkStealingPool` owns one shared by its workers (inside its `SharedDriver`).
 ///
-/// Thread-safety: `wake()` may be called from any thread (it only writes the eventfd). A confined
+/// Thread-safety: `wake()` may be called from any thread (it writes the eventfd, under `wakeLock`
+/// so that it never writes after `closeDescriptors()`: see there). A confined
 /// reactor (an IOThread's) is otherwise touched only on its loop thread. A shared reactor guards
 /// its table with `tableLock` (workers register and close sockets while one of them polls), and
 /// `poll` is called by one thread at a time (the holder of the driver). Hence `@unchecked Sendable`.
@@ -23,16 +24,24 @@ final class Reactor: @unchecked Sendable {
     static let initialEventCapacity = 64
 
     let epollFD: CInt
-    let wakeFD: CInt
+    /// The eventfd; -1 once closed (read and written under `wakeLock`).
+    private(set) var wakeFD: CInt
+    /// Guards `wakeFD` against a late `wake()`: a producer decides to wake a loop under the loop's
+    /// own lock but writes after releasing it, and the loop may close its descriptors in between;
+    /// without this lock that write could land in a descriptor that reused the number (SwiftNIO's
+    /// `externalSelectorFDLock` exists for the same race). Taken once per wake-up, i.e. once per
+    /// loop sleep, never on the data path.
+    private let wakeLock = Locked(0)
     private var events: UnsafeMutableBufferPointer<epoll_event>
     private var table: [Registration?] = []
     private var nextRegistrationID: UInt32 = 0
     private var nextWaiterID: UInt64 = 0
     private static let wakeToken: UInt64 = UInt64.max
-    /// Shared reactors only: guards `table`, `nextRegistrationID` and `stopped`.
+    /// Shared reactors only: guards `table`, `nextRegistrationID` and `stopped` (a confined reactor
+    /// touches them on its loop only).
     /// (The locked value is unused; not `Void`, whose zero size confuses ThreadSanitizer: see `Parker`.)
     private let tableLock: Locked<Int>?
-    /// Shared reactors only: set by `failAll`; later registrations fail.
+    /// Set by `failAll` (the loop or pool is stopping); later registrations fail.
     private var stopped = false
     /// Shared reactors only: the registrations of one poll's events, looked up under the lock and
     /// handled after it (reused between polls).
@@ -70,9 +79,13 @@ final class Reactor: @unchecked Sendable {
         events.deallocate()
     }
 
-    /// Closes the epoll and eventfd descriptors. Loop thread only, once, at the end of the loop.
+    /// Closes the epoll and eventfd descriptors. Once, at the end of the loop (or of the driver);
+    /// a `wake()` from then on does nothing.
     func closeDescriptors() {
-        close(wakeFD)
+        wakeLock.withLock { _ in
+            close(wakeFD)
+            wakeFD = -1
+        }
         close(epollFD)
     }
 
@@ -84,8 +97,11 @@ final class Reactor: @unchecked Sendable {
     /// Wakes a loop blocked in `epoll_wait`. Any thread.
     func wake() {
         var one: UInt64 = 1
-        // EAGAIN means the counter is saturated: the loop will wake anyway.
-        _ = withUnsafeBytes(of: &one) { Glibc.write(wakeFD, $0.baseAddress, 8) }
+        wakeLock.withLock { _ in
+            guard wakeFD >= 0 else { return }  // closed: nobody is left to wake
+            // EAGAIN means the counter is saturated: the loop will wake anyway.
+            _ = withUnsafeBytes(of: &one) { Glibc.write(wakeFD, $0.baseAddress, 8) }
+        }
     }
 
     /// Runs `body` with the table lock held when shared.
@@ -144,7 +160,7 @@ final class Reactor: @unchecked Sendable {
         registration.fail(.closed)
     }
 
-    /// Fails every registration's waiters (the loop or pool is shutting down); a shared reactor
+    /// Fails every registration's waiters (the loop or pool is shutting down); the reactor
     /// refuses registrations from then on.
     func failAll(_ failure: Registration.Failure) {
         let registrations = withTable { () -> [Registration] in

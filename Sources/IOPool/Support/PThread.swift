@@ -50,6 +50,12 @@ struct PThread: @unchecked Sendable {  // a pthread_t is a plain handle; joining
         return PThread(handle: handle)
     }
 
+    /// Lets the thread's resources go back to the system when it ends (at once if it has ended),
+    /// without waiting for it. Instead of `join()`, never after it.
+    func detach() {
+        pthread_detach(handle)
+    }
+
     /// Waits for the thread to end. Must not be called on the thread itself.
     func join() {
         precondition(pthread_equal(handle, pthread_self()) == 0, "a thread cannot join itself")

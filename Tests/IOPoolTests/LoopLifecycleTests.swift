@@ -1,0 +1,225 @@
+@testable import IOPool
+import Glibc
+import Synchronization
+import Testing
+
+/// Shutdown of an IOThread's loop with work in flight that the pool does not own: tasks created with
+/// `Task(executorPreference:)`, actors pinned to the loop. The loop's lifecycle is
+/// running → draining → closed (see `IOThread`): it keeps running every job that reaches it until
+/// it has failed its waiters and timers and run what that produced, and only a closed loop forwards.
+@Suite struct LoopLifecycleTests {
+    /// A flag one task sets and another polls.
+    final class Flag: Sendable {
+        private let value = Atomic<Bool>(false)
+        func set() { value.store(true, ordering: .releasing) }
+        var isSet: Bool { value.load(ordering: .acquiring) }
+    }
+
+    /// Waits up to `seconds` (on the global executor's clock, not the loops') for `done`; true if set.
+    private func eventually(_ seconds: Double, _ done: Flag) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if done.isSet { return true }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return done.isSet
+    }
+
+    /// A pipe with a non-blocking read end.
+    private func makePipe() -> (read: CInt, write: CInt) {
+        var fds: [CInt] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+        return (fds[0], fds[1])
+    }
+
+    /// Starts `shutdownGracefully()` in a task of its own and reports whether it returned in time.
+    private func shutdownReturns(_ pool: IOThreadPool, within seconds: Double) async -> Bool {
+        let done = Flag()
+        Task {
+            await pool.shutdownGracefully()
+            done.set()
+        }
+        return await eventually(seconds, done)
+    }
+
+    /// Cancellations of non-owned sleeps land while the loop stops: each cancellation enqueues a
+    /// loop-confined job (remove the timer). Those must run on the loop, never on another thread at
+    /// the same time as the loop's own drain (that corrupted the timer heap: "Index out of range").
+    @Test func cancellingNonOwnedSleepsWhileTheLoopStopsIsSafe() async throws {
+        for _ in 0..<10 {
+            let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+            let thread = pool.threads[0]
+            let armed = Counter()
+            let sleepers = (0..<500).map { _ in
+                Task(executorPreference: thread) {
+                    armed.increment()
+                    try? await Task.sleep(for: .seconds(30), clock: .io)
+                }
+            }
+            while armed.count < sleepers.count { await Task.yield() }
+            // Cancel exactly in the stop window: once the loop says it stops, while it drains.
+            let canceller = Task.detached {
+                while !thread.isStopped { sched_yield() }
+                for sleeper in sleepers { sleeper.cancel() }
+            }
+            await pool.shutdownGracefully()
+            await canceller.value
+            for sleeper in sleepers { await sleeper.value }
+        }
+    }
+
+    actor Pinned {
+        let thread: IOThread
+        nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
+        private let inside = Atomic<Int>(0)
+        let overlaps = Atomic<Int>(0)
+        private(set) var calls = 0
+
+        init(thread: IOThread) { self.thread = thread }
+
+        /// Notes whether another call is inside the actor at the same time (it must never be).
+        func touch() {
+            if inside.add(1, ordering: .sequentiallyConsistent).newValue != 1 {
+                overlaps.add(1, ordering: .relaxed)
+            }
+            calls += 1
+            for _ in 0..<50 { _ = inside.load(ordering: .relaxed) }
+            inside.subtract(1, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// An actor pinned to a loop stays serial through the loop's shutdown: its jobs run on the loop
+    /// while the loop drains, and on one forwarding thread only once the loop runs nothing else.
+    @Test func aPinnedActorStaysSerialWhileItsLoopStops() async throws {
+        for _ in 0..<5 {
+            let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+            let actor = Pinned(thread: pool.threads[0])
+            let stop = Flag()
+            let callers = (0..<3).map { index in
+                Task(executorPreference: index == 0 ? pool.threads[0] : nil) {
+                    var n = 0
+                    while !stop.isSet && n < 200_000 {
+                        await actor.touch()
+                        n += 1
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+            await pool.shutdownGracefully()
+            try await Task.sleep(for: .milliseconds(20))
+            stop.set()
+            for caller in callers { await caller.value }
+            #expect(actor.overlaps.load(ordering: .relaxed) == 0, "two calls ran inside the actor at once")
+        }
+    }
+
+    /// A task that retries a failed sleep (backoff) during the loop's final drain is told at once
+    /// that the loop has stopped, instead of arming a timer that nobody fires.
+    @Test func aSleepArmedWhileTheLoopDrainsFailsAtOnce() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+        let started = Counter()
+        let retrier = Task(executorPreference: pool.threads[0]) { () -> [String] in
+            var errors: [String] = []
+            started.increment()
+            while errors.count < 3 {
+                do {
+                    try await Task.sleep(for: .seconds(30), clock: .io)
+                } catch {
+                    errors.append("\(error)")
+                }
+            }
+            return errors
+        }
+        while started.count == 0 { await Task.yield() }
+        try await Task.sleep(for: .milliseconds(10))  // armed its first 30 s sleep (or about to)
+        #expect(await shutdownReturns(pool, within: 5), "the loop never finished its drain")
+        let done = Flag()
+        let finished = Task {
+            let errors = await retrier.value
+            done.set()
+            return errors
+        }
+        #expect(await eventually(5, done), "a sleep armed during the drain never resumed")
+        if done.isSet {
+            let errors = await finished.value
+            #expect(errors.count == 3)
+            #expect(errors.allSatisfy { $0.contains("shut down") }, "\(errors)")
+        }
+    }
+
+    /// A task the pool does not own that never stops yielding cannot keep the loop from stopping:
+    /// after a bounded drain its jobs go on elsewhere, and the task still runs to its end.
+    @Test func gracefulShutdownIsNotHeldUpByANonOwnedTaskThatKeepsYielding() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+        let stop = Flag()
+        let yields = Counter()
+        let yielder = Task(executorPreference: pool.threads[0]) {
+            while !stop.isSet {
+                yields.increment()
+                await Task.yield()
+            }
+        }
+        while yields.count < 10 { await Task.yield() }
+        let returned = await shutdownReturns(pool, within: 5)
+        #expect(returned, "shutdownGracefully() waited for a task the pool does not own")
+        let before = yields.count
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(yields.count > before, "the yielding task stopped running after its loop closed")
+        stop.set()
+        await yielder.value
+    }
+
+    /// Work enqueued on a loop after it closed still runs, in order, on one thread (the default
+    /// pool's thread assigned to it), never on the closed loop.
+    @Test func jobsReachingAClosedLoopRunInOrderElsewhere() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+        let thread = pool.threads[0]
+        await pool.shutdownGracefully()
+        #expect(thread.isStopped)
+        let order = Locked<[Int]>([])
+        let tasks = (0..<100).map { index in
+            Task(executorPreference: thread) {
+                order.withLock { $0.append(index) }
+                return IOThread.current.map { $0 === thread } ?? false
+            }
+        }
+        for task in tasks { #expect(await task.value == false) }
+        #expect(order.withLock { $0 } == Array(0..<100), "forwarded jobs ran out of order")
+    }
+
+    /// After a reactor closed its descriptors, a late `wake()` (a producer that decided to wake the
+    /// loop just before it closed) writes nowhere: not into a descriptor that reused the number.
+    @Test func aLateWakeUpNeverWritesIntoAReusedDescriptor() throws {
+        for _ in 0..<20 {
+            let reactor = try Reactor()
+            let closedNumbers: Set<CInt> = [reactor.wakeFD, reactor.epollFD]
+            reactor.closeDescriptors()
+            let pipes = [makePipe(), makePipe()]
+            defer { for (r, w) in pipes { close(r); close(w) } }
+            #expect(pipes.contains { closedNumbers.contains($0.write) || closedNumbers.contains($0.read) }, "the test needs a pipe that reuses a closed number")
+            reactor.wake()
+            for (readEnd, _) in pipes {
+                var buffer = [UInt8](repeating: 0, count: 16)
+                let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+                #expect(count == -1 && errno == EAGAIN, "a late wake-up wrote \(count) bytes into a reused descriptor")
+            }
+        }
+    }
+
+    /// The same for a WorkStealingPool's shared driver: an unpark racing the driver's stop.
+    @Test func aLateDriverWakeUpAfterStopWritesNowhere() throws {
+        let driver = try SharedDriver()
+        let wakeNumber = driver.reactor.wakeFD
+        driver.stop()
+        let pipes = [makePipe(), makePipe()]
+        defer { for (r, w) in pipes { close(r); close(w) } }
+        #expect(pipes.contains { $0.read == wakeNumber || $0.write == wakeNumber })
+        driver.wake()
+        for (readEnd, _) in pipes {
+            var buffer = [UInt8](repeating: 0, count: 16)
+            let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+            #expect(count == -1, "a late driver wake-up wrote \(count) bytes into a reused descriptor")
+        }
+    }
+}
