@@ -223,3 +223,44 @@ import Testing
         }
     }
 }
+
+/// An immediate shutdown cancels the pool's tasks; their cancellation handlers are user code and
+/// run with none of the runtime's locks held, so a handler that starts more work on the pool (and
+/// waits for it to start) does not stall it.
+@Suite struct ShutdownCancellationTests {
+    @Test func cancellationHandlersRunWithNoRuntimeLockHeld() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 2))
+        let waiting = Counter()
+        let allStarted = Locked<Bool?>(nil)
+        let started = ConditionLock(0)
+        let count = 256
+        // The task waits on a plain continuation that only the handler resumes (a cancellable wait
+        // would resume the task, whose thread would then wait for the handler to return: the Swift
+        // runtime runs handlers under the cancelled task's status lock).
+        let parked = Locked<CheckedContinuation<Void, Never>?>(nil)
+        try pool.spawn {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    parked.withLock { $0 = continuation }
+                    waiting.increment()
+                }
+            } onCancel: {
+                // Many tasks land in every shard of the running-task table: one of them would wait
+                // for a shard lock the canceller held while it ran this handler.
+                for _ in 0..<count {
+                    _ = try? pool.spawn {
+                        started.withLock { $0 += 1 }
+                        started.broadcast()
+                    }
+                }
+                let deadline = monotonicNanoseconds() + 3_000_000_000
+                let ok = started.wait(until: { $0 >= count }, deadline: deadline) { _, timedOut in !timedOut }
+                allStarted.withLock { $0 = ok }
+                parked.withLock { $0 }?.resume()
+            }
+        }
+        while waiting.count == 0 { await Task.yield() }
+        await pool.shutdown()
+        #expect(allStarted.withLock { $0 } == true, "tasks spawned by a cancellation handler could not start while it ran")
+    }
+}

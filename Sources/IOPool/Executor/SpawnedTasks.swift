@@ -6,13 +6,12 @@
 /// - its handle and its pool's `TaskAccounting`, for an immediate shutdown to cancel it.
 ///
 /// An entry lives exactly while its task runs `TaskIOCancellation.run`, so an address is never
-/// looked up after its task ended and its memory went to another task, and the handle never
-/// outlives the task.
+/// looked up after its task ended and its memory went to another task.
 enum SpawnedTasks {
-    /// `@unchecked Sendable`: `UnsafeCurrentTask.cancel()` is thread-safe, and the entry (and
-    /// with it the handle) is removed before the task ends.
-    struct Entry: @unchecked Sendable {
-        let task: UnsafeCurrentTask
+    struct Entry: Sendable {
+        /// A strong handle to the task, so that `cancelAll` can cancel it outside the shard's lock
+        /// even if the task ends meanwhile (cancelling a finished task does nothing).
+        let task: Task<Never, Never>
         let scope: TaskIOCancellation
         let accounting: TaskAccounting
     }
@@ -32,8 +31,19 @@ enum SpawnedTasks {
     }
 
     @inline(__always)
-    private static func currentTask() -> (UnsafeCurrentTask, UInt)? {
-        withUnsafeCurrentTask { task in task.map { ($0, unsafeBitCast($0, to: UInt.self)) } }
+    private static func currentAddress() -> UInt? {
+        withUnsafeCurrentTask { task in task.map { unsafeBitCast($0, to: UInt.self) } }
+    }
+
+    /// A `Task` handle to the running task, which, unlike the `UnsafeCurrentTask`, may be kept
+    /// after `withUnsafeCurrentTask` returns. Both are one strong reference to the same runtime
+    /// task object (the standard library's `_task: Builtin.NativeObject`), and `Task.cancel()`
+    /// ignores the generic parameters; the bit cast copies the reference, retaining the task.
+    @inline(__always)
+    private static func currentTaskHandle() -> (Task<Never, Never>, UInt)? {
+        withUnsafeCurrentTask { task in
+            task.map { (unsafeBitCast($0, to: Task<Never, Never>.self), unsafeBitCast($0, to: UInt.self)) }
+        }
     }
 
     /// Records the calling task (a task admitted by `accounting`). If the pool is already
@@ -41,7 +51,7 @@ enum SpawnedTasks {
     /// before the entry was in it (both sides are sequentially consistent on the phase, and the
     /// shard's lock orders the scan against the insert).
     static func enter(scope: TaskIOCancellation, accounting: TaskAccounting) -> Key? {
-        guard let (task, address) = currentTask() else { return nil }
+        guard let (task, address) = currentTaskHandle() else { return nil }
         shard(address).withLock { $0[address] = Entry(task: task, scope: scope, accounting: accounting) }
         if accounting.phase == .cancelling { task.cancel() }
         return Key(address: address)
@@ -54,19 +64,21 @@ enum SpawnedTasks {
 
     /// The scope of the running task, if it was started by `spawn` (a child task has none).
     static func scopeOfCurrentTask() -> TaskIOCancellation? {
-        guard let (_, address) = currentTask() else { return nil }
+        guard let address = currentAddress() else { return nil }
         return shard(address).withLock { $0[address]?.scope }
     }
 
     /// Cancels every running task of `accounting` (an immediate shutdown; rare, so a full scan).
+    ///
+    /// The handles are collected under each shard's lock and cancelled after it: `cancel()` runs
+    /// the task's cancellation handlers, which are user code and may spawn (taking a shard's lock).
+    /// A task that starts after its shard was scanned cancels itself in `enter`.
     static func cancelAll(of accounting: TaskAccounting) {
         for shard in shards {
-            // Under the lock: `leave` removes an entry under it before its task can end, so a
-            // handle cancelled here is alive. (Cancellation handlers run inside `cancel()`; a
-            // scope's only enqueues a job or takes a registration's lock, never a shard's.)
-            shard.withLock { entries in
-                for entry in entries.values where entry.accounting === accounting { entry.task.cancel() }
+            let tasks = shard.withLock { entries in
+                entries.values.filter { $0.accounting === accounting }.map(\.task)
             }
+            for task in tasks { task.cancel() }
         }
     }
 }
