@@ -35,9 +35,19 @@ import Testing
 
     /// Starts `shutdownGracefully()` in a task of its own and reports whether it returned in time.
     private func shutdownReturns(_ pool: IOThreadPool, within seconds: Double) async -> Bool {
+        await returns(within: seconds) { await pool.shutdownGracefully() }
+    }
+
+    private func shutdownReturns(_ pool: WorkStealingPool, within seconds: Double) async -> Bool {
+        await returns(within: seconds) { await pool.shutdownGracefully() }
+    }
+
+    /// Starts `operation` in a task of its own and reports whether it returned in time (a hung
+    /// shutdown cannot be cancelled, so the test cannot simply await it).
+    private func returns(within seconds: Double, _ operation: @escaping @Sendable () async -> Void) async -> Bool {
         let done = Flag()
         Task {
-            await pool.shutdownGracefully()
+            await operation()
             done.set()
         }
         return await eventually(seconds, done)
@@ -168,6 +178,46 @@ import Testing
         #expect(yields.count > before, "the yielding task stopped running after its loop closed")
         stop.set()
         await yielder.value
+    }
+
+    /// The same on a WorkStealingPool: its workers stop, the non-owned tasks' jobs go on elsewhere
+    /// (one default-pool thread), a sleep pending on the stopped driver fails, and a later one, armed
+    /// where the task now runs, works.
+    @Test func workStealingShutdownIsNotHeldUpByNonOwnedTasks() async throws {
+        let pool = try WorkStealingPool(configuration: .init(threadCount: 2))
+        let stop = Flag()
+        let yields = Counter()
+        let yielder = Task(executorPreference: pool) {
+            while !stop.isSet {
+                yields.increment()
+                await Task.yield()
+            }
+        }
+        let retrier = Task(executorPreference: pool) { () -> (first: String, retry: String) in
+            var first = "slept 30 s"
+            do { try await Task.sleep(for: .seconds(30), clock: .io) } catch { first = "\(error)" }
+            // The pool has stopped: this sleep is armed where the task's jobs go on (the default pool).
+            var retry = "slept"
+            do { try await Task.sleep(for: .milliseconds(10), clock: .io) } catch { retry = "\(error)" }
+            return (first, retry)
+        }
+        while yields.count < 10 { await Task.yield() }
+        try await Task.sleep(for: .milliseconds(10))
+        #expect(await shutdownReturns(pool, within: 5), "shutdownGracefully() waited for tasks the pool does not own")
+        stop.set()
+        await yielder.value
+        let done = Flag()
+        let outcome = Task {
+            let outcome = await retrier.value
+            done.set()
+            return outcome
+        }
+        #expect(await eventually(5, done), "a sleep pending at the shutdown never resumed")
+        if done.isSet {
+            let (first, retry) = await outcome.value
+            #expect(first.contains("shut down"), "\(first)")
+            #expect(retry == "slept")
+        }
     }
 
     /// Work enqueued on a loop after it closed still runs, in order, on one thread (the default

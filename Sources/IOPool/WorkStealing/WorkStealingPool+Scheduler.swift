@@ -10,7 +10,7 @@ extension WorkStealingPool {
         } else if inject.push(job) {
             notifyParked()
         } else {
-            IOThreadPool.default.next().enqueue(.task(unsafeBitCast(job, to: UnownedJob.self)))
+            forwardAfterStop(job)  // the inject queue is closed: the pool has stopped
         }
     }
 

@@ -228,10 +228,15 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
         driver.stop()
     }
 
-    /// A job that reaches the stopped pool runs on ``IOThreadPool/default`` (see "Shutdown").
-    private func forwardAfterStop(_ job: UInt) {
-        IOThreadPool.default.next().enqueue(.task(unsafeBitCast(job, to: UnownedJob.self)))
+    /// A job that reaches the stopped pool runs on ``IOThreadPool/default`` (see "Shutdown"),
+    /// always on the same thread of it: a task goes on hopping to this pool (its preference) at
+    /// every nonisolated call, and code that looked up "the loop I run on" before a hop (a sleep
+    /// arming its timer) must find itself on that loop after it.
+    func forwardAfterStop(_ job: UInt) {
+        forwardingTarget.enqueue(.task(unsafeBitCast(job, to: UnownedJob.self)))
     }
+
+    private var forwardingTarget: IOThread { IOThreadPool.default.threads[0] }
 
     // MARK: Threads
 
