@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <sys/epoll.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -107,9 +109,19 @@ int ciopool_sendmmsg(int fd, void *const *buffers, const unsigned long *lengths,
     return sendmmsg(fd, messages, count, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+int ciopool_timeout_milliseconds(long long timeout_ns) {
+    if (timeout_ns < 0) return -1;
+    /* Rounded up (a timer must not fire early); clamped, as INT_MAX ms is ~24.8 days and an
+       earlier wake-up only makes the loop compute the remaining time and wait again. */
+    long long milliseconds = timeout_ns / 1000000LL + (timeout_ns % 1000000LL != 0);
+    return milliseconds > INT_MAX ? INT_MAX : (int)milliseconds;
+}
+
 int ciopool_epoll_wait_ns(int epfd, struct epoll_event *events, int maxevents, long long timeout_ns) {
-    static int has_pwait2 = 1;
-    if (has_pwait2) {
+    /* Atomic because every loop thread reads it and the first to see ENOSYS clears it; relaxed
+       suffices, as it guards no other memory and every thread reaches the same answer. */
+    static atomic_int has_pwait2 = 1;
+    if (atomic_load_explicit(&has_pwait2, memory_order_relaxed)) {
         struct timespec timeout;
         struct timespec *timeout_pointer = 0;
         if (timeout_ns >= 0) {
@@ -119,8 +131,7 @@ int ciopool_epoll_wait_ns(int epfd, struct epoll_event *events, int maxevents, l
         }
         int result = epoll_pwait2(epfd, events, maxevents, timeout_pointer, 0);
         if (result >= 0 || errno != ENOSYS) return result;
-        has_pwait2 = 0;  /* a benign race: every thread reaches the same answer */
+        atomic_store_explicit(&has_pwait2, 0, memory_order_relaxed);
     }
-    int timeout_ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999LL) / 1000000LL);
-    return epoll_wait(epfd, events, maxevents, timeout_ms);
+    return epoll_wait(epfd, events, maxevents, ciopool_timeout_milliseconds(timeout_ns));
 }

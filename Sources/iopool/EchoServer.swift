@@ -13,7 +13,7 @@ struct EchoServer: AsyncParsableCommand {
         discussion: """
             Prints "listening on HOST:PORT" on stdout once it accepts. On SIGINT or SIGTERM it stops \
             accepting, lets open connections finish for up to --grace-period seconds, then cancels \
-            the rest and exits.
+            the rest and exits; a second SIGINT or SIGTERM cancels them at once.
             """)
 
     enum Pool: String, ExpressibleByArgument, CaseIterable {
@@ -29,25 +29,27 @@ struct EchoServer: AsyncParsableCommand {
     @Option(help: "Address to bind (a numeric IPv4 or IPv6 address).")
     var host = "127.0.0.1"
 
-    @Option(help: "Port to bind; 0 picks a free one.")
-    var port: UInt16 = 7000
+    // Numeric options parse unconditionally so that "-1" reaches validate() (see OptionRules).
+    @Option(parsing: .unconditional, help: "Port to bind; 0 picks a free one.")
+    var port: Int = 7000
 
-    @Option(help: "Pool threads (default: the CPUs this process may use; --pool global ignores it).")
+    @Option(parsing: .unconditional, help: "Pool threads (default: the CPUs this process may use; --pool global ignores it).")
     var threads: Int = IOThreadPool.Configuration.defaultThreadCount
 
     @Option(help: "Scheduler: \(Pool.allCases.map(\.rawValue).joined(separator: ", ")).")
     var pool: Pool = .io
 
-    @Option(help: "Seconds to let open connections finish after SIGINT/SIGTERM before cancelling them.")
+    @Option(parsing: .unconditional, help: "Seconds to let open connections finish after SIGINT/SIGTERM before cancelling them.")
     var gracePeriod: Double = 5
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard gracePeriod >= 0 else { throw ValidationError("--grace-period must not be negative") }
+        try OptionRules.checkPort(port, "--port", allowingZero: true)
+        try OptionRules.checkCount(threads, "--threads")
+        try OptionRules.checkSeconds(gracePeriod, "--grace-period", allowingZero: true)
     }
 
     func run() async throws {
-        let address = try SocketAddress(host: host, port: port)
+        let address = try SocketAddress(host: host, port: UInt16(port))
         let pool: ServerPool
         switch self.pool {
         case .io: pool = .io(try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "echo-")))
@@ -70,26 +72,38 @@ struct EchoServer: AsyncParsableCommand {
         }
         printLine("listening on \(try listener.localAddress)")
 
-        let signal = await signals.next()
-        printError("echo-server: \(signal), shutting down")
+        // The first signal starts a graceful shutdown; the grace period passing or a second signal
+        // cancels the connections still open.
+        let signal = await signals.next() ?? "a signal"
+        printError("echo-server: \(signal), shutting down (a second SIGINT or SIGTERM cancels open connections at once)")
         listener.close()
-        let finished = await withTaskGroup(of: Bool.self) { group in
+        let ending = await withTaskGroup(of: ShutdownEnding?.self) { group in
             group.addTask {
                 await pool.shutdownGracefully()
-                return true
+                return .drained
             }
             group.addTask {
-                try? await Task.sleep(for: .seconds(gracePeriod))
-                return false
+                do {
+                    try await Task.sleep(for: .seconds(gracePeriod))
+                    return .gracePeriodPassed
+                } catch {
+                    return nil  // cancelled: the shutdown ended first
+                }
             }
-            let first = await group.next()!
-            if !first {
+            group.addTask { await signals.next().map(ShutdownEnding.signalledAgain) }
+            // Nothing is cancelled before the first ending, so it is not nil.
+            let first = await group.next()!!
+            if first != .drained {
                 await pool.shutdown()  // cancels what is left; the graceful shutdown completes with it
             }
             group.cancelAll()
             return first
         }
-        if !finished { printError("echo-server: cancelled the connections still open after \(gracePeriod) s") }
+        switch ending {
+        case .drained: break
+        case .gracePeriodPassed: printError("echo-server: cancelled the connections still open after \(gracePeriod) s")
+        case .signalledAgain(let signal): printError("echo-server: \(signal) again, cancelled the connections still open")
+        }
         printError("echo-server: stopped; accept back-offs (out of descriptors or memory): \(listener.acceptBackoffCount)")
     }
 
@@ -104,6 +118,14 @@ struct EchoServer: AsyncParsableCommand {
             // ECONNRESET, EPIPE, cancellation at shutdown: nothing to report to anyone.
         }
     }
+}
+
+/// What ended the wait after the first shutdown signal.
+enum ShutdownEnding: Equatable, Sendable {
+    /// Every connection finished within the grace period.
+    case drained
+    case gracePeriodPassed
+    case signalledAgain(String)
 }
 
 /// The pool the server runs on: the same echo code on any scheduler.
@@ -184,13 +206,19 @@ final class GlobalTasks: Sendable {
     }
 }
 
-/// SIGINT/SIGTERM as an awaitable event, with the self-pipe trick: the signal handler only
-/// `write`s the signal number to a pipe (async-signal-safe); a Dispatch thread blocks reading it.
+/// SIGINT/SIGTERM as awaitable events, with the self-pipe trick: the signal handler only
+/// `write`s the signal number to a pipe (async-signal-safe); a Dispatch thread reads it, for as
+/// long as the process lives, so that every signal is seen (the server escalates on the second).
 /// The library itself installs no signal handlers; a CLI may.
-final class ShutdownSignals: @unchecked Sendable {  // `delivered` and `waiters` are guarded by `queue`
+final class ShutdownSignals: @unchecked Sendable {  // every `var` is guarded by `queue`
     private let queue = DispatchQueue(label: "iopool.signals")
-    private var delivered: String?
-    private var waiters: [CheckedContinuation<String, Never>] = []
+    /// Signals received and not yet taken by `next()`, oldest first.
+    private var pending: [String] = []
+    private var receivedAny = false
+    private var waiters: [(id: UInt64, continuation: CheckedContinuation<String?, Never>)] = []
+    /// Waits cancelled before they were queued (their `next()` then returns nil at once).
+    private var cancelledWaits: Set<UInt64> = []
+    private var nextWaitID: UInt64 = 0
 
     init() {
         var fds: [CInt] = [0, 0]
@@ -209,31 +237,54 @@ final class ShutdownSignals: @unchecked Sendable {  // `delivered` and `waiters`
         }
         DispatchQueue(label: "iopool.signals.reader").async { [self] in
             var byte: UInt8 = 0
-            while read(readFD, &byte, 1) != 1 {}
-            let name = CInt(byte) == SIGINT ? "SIGINT" : "SIGTERM"
-            queue.async { self.deliver(name) }
+            while true {
+                guard read(readFD, &byte, 1) == 1 else { continue }  // EINTR: read again
+                let name = CInt(byte) == SIGINT ? "SIGINT" : "SIGTERM"
+                queue.async { self.deliver(name) }
+            }
         }
     }
 
-    var received: Bool { queue.sync { delivered != nil } }
+    /// Whether any signal has arrived.
+    var received: Bool { queue.sync { receivedAny } }
 
-    func next() async -> String {
-        await withCheckedContinuation { continuation in
+    /// The next signal not yet taken (in arrival order), waiting for it; nil if the task is
+    /// cancelled first.
+    func next() async -> String? {
+        let id = queue.sync {
+            defer { nextWaitID += 1 }
+            return nextWaitID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+                queue.async {
+                    if self.cancelledWaits.remove(id) != nil {
+                        continuation.resume(returning: nil)
+                    } else if !self.pending.isEmpty {
+                        continuation.resume(returning: self.pending.removeFirst())
+                    } else {
+                        self.waiters.append((id, continuation))
+                    }
+                }
+            }
+        } onCancel: {
             queue.async {
-                if let delivered = self.delivered {
-                    continuation.resume(returning: delivered)
+                if let index = self.waiters.firstIndex(where: { $0.id == id }) {
+                    self.waiters.remove(at: index).continuation.resume(returning: nil)
                 } else {
-                    self.waiters.append(continuation)
+                    self.cancelledWaits.insert(id)  // not queued yet, or already resumed (then unused)
                 }
             }
         }
     }
 
     private func deliver(_ name: String) {
-        guard delivered == nil else { return }
-        delivered = name
-        for waiter in waiters { waiter.resume(returning: name) }
-        waiters = []
+        receivedAny = true
+        if waiters.isEmpty {
+            pending.append(name)
+        } else {
+            waiters.removeFirst().continuation.resume(returning: name)
+        }
     }
 }
 

@@ -13,26 +13,31 @@ struct LoadCommand: AsyncParsableCommand {
             sent or the server closes a connection early.
             """)
 
+    // Numeric options parse unconditionally so that "-1" reaches validate() (see OptionRules).
     @Option(help: "Server address.") var host = "127.0.0.1"
-    @Option(help: "Server port.") var port: UInt16
-    @Option(name: [.customShort("c"), .long], help: "Connections.") var connections = 16
-    @Option(name: [.customShort("m"), .long], help: "Message size in bytes.") var size = 64
-    @Option(name: [.customShort("k"), .long], help: "Messages in flight per connection (1: ping-pong).") var depth = 1
-    @Option(help: "Warm-up seconds (not measured).") var warmup: Double = 1
-    @Option(help: "Measured seconds.") var duration: Double = 5
-    @Option(help: "Client threads (an IOThreadPool).") var threads = 1
+    @Option(parsing: .unconditional, help: "Server port.") var port: Int
+    @Option(name: [.customShort("c"), .long], parsing: .unconditional, help: "Connections.") var connections = 16
+    @Option(name: [.customShort("m"), .long], parsing: .unconditional, help: "Message size in bytes.") var size = 64
+    @Option(name: [.customShort("k"), .long], parsing: .unconditional, help: "Messages in flight per connection (1: ping-pong).")
+    var depth = 1
+    @Option(parsing: .unconditional, help: "Warm-up seconds (not measured).") var warmup: Double = 1
+    @Option(parsing: .unconditional, help: "Measured seconds.") var duration: Double = 5
+    @Option(parsing: .unconditional, help: "Client threads (an IOThreadPool).") var threads = 1
     @Flag(help: "Print one JSON line instead of a table.") var json = false
 
     func validate() throws {
-        guard connections > 0, size > 0, depth > 0, threads > 0 else {
-            throw ValidationError("--connections, --size, --depth and --threads must be positive")
-        }
-        guard warmup >= 0, duration > 0 else { throw ValidationError("--warmup must be >= 0 and --duration > 0") }
+        try OptionRules.checkPort(port, "--port", allowingZero: false)
+        try OptionRules.checkCount(connections, "--connections")
+        try OptionRules.checkCount(size, "--size")
+        try OptionRules.checkCount(depth, "--depth")
+        try OptionRules.checkCount(threads, "--threads")
+        try OptionRules.checkSeconds(warmup, "--warmup", allowingZero: true)
+        try OptionRules.checkSeconds(duration, "--duration", allowingZero: false)
     }
 
     func run() async throws {
         let options = LoadClient.Options(
-            address: try SocketAddress(host: host, port: port), connections: connections, messageSize: size,
+            address: try SocketAddress(host: host, port: UInt16(port)), connections: connections, messageSize: size,
             depth: depth, warmup: .seconds(warmup), duration: .seconds(duration), threads: threads)
         let result: LoadClient.Result
         do {

@@ -1,3 +1,5 @@
+import CIOPoolShims
+import Glibc
 @testable import IOPool
 import Testing
 
@@ -193,6 +195,99 @@ struct TimeTests {
         for (earlier, later) in zip(ticks, ticks.dropFirst()) {
             #expect(earlier.duration(to: later) >= .milliseconds(5))
         }
+    }
+
+    // MARK: Durations beyond the clock
+
+    @Test func durationsConvertToNanosecondsSaturatingAtNever() {
+        #expect(Duration.nanoseconds(5).wholeNanoseconds == 5)
+        #expect((Duration.seconds(2) + .nanoseconds(3)).wholeNanoseconds == 2_000_000_003)
+        #expect(Duration.seconds(-1).wholeNanoseconds == 0, "negative counts as zero")
+        #expect(Duration.seconds(10_000_000_000).wholeNanoseconds == 10_000_000_000_000_000_000)
+        #expect(Duration.seconds(Int64.max).wholeNanoseconds == .max, "past UInt64 is never")
+        #expect(Duration.seconds(Int64.min).wholeNanoseconds == 0)
+        let now = IOClock.Instant.now
+        #expect(now.advanced(by: .seconds(10_000_000_000)) > now, "later, not wrapped into the past")
+        #expect(now.advanced(by: .seconds(Int64.max)).nanoseconds == .max)
+        #expect(now.advanced(by: .seconds(Int64.min)).nanoseconds == 0)
+        #expect(IOClock.Instant(nanoseconds: .max - 1).advanced(by: .nanoseconds(5)).nanoseconds == .max)
+        #expect(monotonicDeadline(afterNanoseconds: .max) == .max)
+    }
+
+    /// Each sleep far past the end of the clock is armed, is still pending 50 ms later (the wrapped
+    /// arithmetic returned at once or after a few milliseconds), and ends by cancellation.
+    @Test func sleepsLongerThanTheClockWaitUntilCancelled() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+        let thread = pool.threads[0]
+        let sleeps: [(String, @Sendable () async throws -> Void)] = [
+            ("sleep(for: 1e10 s)", { try await sleep(for: .seconds(10_000_000_000)) }),
+            ("sleep(for: Int64.max s)", { try await sleep(for: .seconds(Int64.max)) }),
+            ("Task.sleep(for: Int64.max s, clock: .io)", { try await Task.sleep(for: .seconds(Int64.max), clock: .io) }),
+            ("IOClock.sleep(until: UInt64.max)", { try await IOClock().sleep(until: .init(nanoseconds: .max)) }),
+            ("withTimeout(Int64.max s)", {
+                _ = try await withTimeout(.seconds(Int64.max)) { try await sleep(for: .seconds(Int64.max)) }
+            }),
+        ]
+        for (name, body) in sleeps {
+            let (armed, pendingLater, ending) = try await thread.spawn { () async -> (Int, Int, String) in
+                await withTaskGroup(of: String.self) { group in
+                    let ended = Counter()
+                    group.addTask {
+                        defer { ended.increment() }
+                        return await outcome { try await body() }
+                    }
+                    while thread.pendingTimerCount == 0 && ended.count == 0 { await Task.yield() }
+                    let armed = thread.pendingTimerCount
+                    try? await Task.sleep(for: .milliseconds(50))  // the global clock: not this loop's timers
+                    let pendingLater = ended.count == 0 ? thread.pendingTimerCount : 0
+                    group.cancelAll()
+                    return (armed, pendingLater, await group.next()!)
+                }
+            }.value
+            #expect(armed > 0, "\(name) armed a timer")
+            #expect(pendingLater == armed, "\(name) was still pending after 50 ms")
+            #expect(ending == "CancellationError", "\(name)")
+        }
+        await pool.shutdownGracefully()
+    }
+
+    @Test func sleepsOfZeroOrNegativeDurationsReturnAtOnce() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 1))
+        let thread = pool.threads[0]
+        let pending = try await thread.spawn { () async throws -> Int in
+            try await sleep(for: .zero)
+            try await sleep(for: .seconds(-1))
+            try await sleep(for: .seconds(Int64.min))
+            try await Task.sleep(for: .seconds(Int64.min), clock: .io)
+            try await IOClock().sleep(until: .init(nanoseconds: 0))
+            return thread.pendingTimerCount
+        }.value
+        #expect(pending == 0, "no timer was armed")
+        // The timer is already due, so the operation is cancelled at once; one that returns
+        // without waiting still gives its value.
+        #expect(try await withTimeout(.seconds(-1)) { 42 } == 42)
+        await pool.shutdownGracefully()
+    }
+
+    @Test func epollTimeoutsBeyondTheClockAreAcceptedAndClamped() throws {
+        // The millisecond fallback rounds up (never early) and clamps at INT_MAX (~24.8 days)
+        // instead of wrapping an int.
+        #expect(ciopool_timeout_milliseconds(-1) == -1, "negative blocks")
+        #expect(ciopool_timeout_milliseconds(0) == 0)
+        #expect(ciopool_timeout_milliseconds(1) == 1)
+        #expect(ciopool_timeout_milliseconds(1_000_000) == 1)
+        #expect(ciopool_timeout_milliseconds(1_000_001) == 2)
+        #expect(ciopool_timeout_milliseconds(30 * 86_400 * 1_000_000_000) == Int32.max)
+        #expect(ciopool_timeout_milliseconds(Int64.max) == Int32.max)
+        // The longest timeout the reactor passes (Int64.max ns) is a valid wait: with an event
+        // ready it returns the event, where an invalid timeout would fail with EINVAL.
+        let epoll = epoll_create1(CInt(EPOLL_CLOEXEC))
+        let event = eventfd(1, CInt(EFD_CLOEXEC))
+        defer { close(epoll); close(event) }
+        var interest = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: event))
+        #expect(epoll_ctl(epoll, EPOLL_CTL_ADD, event, &interest) == 0)
+        var ready = epoll_event()
+        #expect(ciopool_epoll_wait_ns(epoll, &ready, 1, Int64.max) == 1)
     }
 
     @Test func instantArithmetic() {

@@ -58,7 +58,7 @@ struct AcceptOutOfDescriptorsTests {
 // MARK: - Helpers
 
 /// The `iopool` executable built beside the running test bundle (`/proc/self/exe`'s directory).
-private func iopoolExecutable() throws -> String {
+func iopoolExecutable() throws -> String {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     guard length > 0 else { throw TestFailure("readlink(/proc/self/exe) failed: errno \(errno)") }

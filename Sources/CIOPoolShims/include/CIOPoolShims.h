@@ -56,7 +56,12 @@ int ciopool_sendmmsg(int fd, void *_Nonnull const *_Nonnull buffers, const unsig
                      unsigned count, const void *_Nonnull destinations, const unsigned *_Nonnull destination_lengths);
 
 /// epoll_wait with a nanosecond timeout (epoll_pwait2, Linux 5.11); timeout_ns < 0 blocks.
-/// Falls back to epoll_wait with the timeout rounded up to milliseconds where the kernel lacks it.
+/// Falls back to epoll_wait with the timeout rounded up to milliseconds where the kernel lacks it
+/// (`ciopool_timeout_milliseconds`).
 int ciopool_epoll_wait_ns(int epfd, struct epoll_event *_Nonnull events, int maxevents, long long timeout_ns);
+
+/// epoll_wait's millisecond timeout for `timeout_ns`: -1 (block) if negative, else rounded up and
+/// clamped to INT_MAX (~24.8 days; the loop waits again for the rest).
+int ciopool_timeout_milliseconds(long long timeout_ns);
 
 #endif

@@ -446,7 +446,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     }
 
     static func sleep(nanoseconds: UInt64) async throws {
-        try await sleep(untilNanoseconds: monotonicNanoseconds() &+ nanoseconds)
+        try await sleep(untilNanoseconds: monotonicDeadline(afterNanoseconds: nanoseconds))
     }
 
     @concurrent

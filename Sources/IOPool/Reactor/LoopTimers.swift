@@ -8,15 +8,6 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
 
-extension Duration {
-    /// The duration in whole nanoseconds (negative durations count as zero).
-    var wholeNanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
-    }
-}
-
 /// A loop's timers: suspended sleeps in a `TimerHeap`; the earliest deadline becomes the loop's
 /// `epoll_pwait2` timeout (nanoseconds).
 ///

@@ -102,7 +102,7 @@ final class ThreadReserve: @unchecked Sendable {
                 return true
             }
             guard parked else { break }
-            let deadline = configuration.keepAliveNanoseconds.map { monotonicNanoseconds() &+ $0 }
+            let deadline = configuration.keepAliveNanoseconds.map(monotonicDeadline(afterNanoseconds:))
             var (received, stop, timedOut) = spare.slot.wait(until: { $0.work != nil || $0.stop }, deadline: deadline) { slot, timedOut in
                 defer { slot.work = nil }
                 return (slot.work, slot.stop, timedOut)

@@ -23,15 +23,10 @@ public struct IOClock: Clock, Sendable {
         /// The current instant.
         public static var now: Instant { Instant(nanoseconds: monotonicNanoseconds()) }
 
+        /// Saturates: before the clock's start is 0, and past its end (`.seconds(Int64.max)`
+        /// from now, say) is `UInt64.max` nanoseconds, a deadline that never passes.
         public func advanced(by duration: Duration) -> Instant {
-            let (seconds, attoseconds) = duration.components
-            let delta = seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
-            if delta >= 0 {
-                let (sum, overflow) = nanoseconds.addingReportingOverflow(UInt64(delta))
-                return Instant(nanoseconds: overflow ? .max : sum)
-            }
-            let magnitude = delta.magnitude
-            return Instant(nanoseconds: nanoseconds > magnitude ? nanoseconds - magnitude : 0)
+            Instant(nanoseconds: nanoseconds.advanced(byNanoseconds: duration.exactNanoseconds))
         }
 
         public func duration(to other: Instant) -> Duration {

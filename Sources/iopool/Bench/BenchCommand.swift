@@ -63,21 +63,25 @@ struct BenchCommand: AsyncParsableCommand {
         var peers: [String] = []
         @Flag(help: "Leave out the C epoll baseline.")
         var noCBaseline = false
-        @Option(help: "Server threads.") var threads = 1
-        @Option(help: "Client threads.") var clientThreads = 1
-        @Option(help: "Connection counts (comma-separated).") var connections = "1,16,256"
-        @Option(help: "Message sizes in bytes (comma-separated).") var sizes = "64"
-        @Option(help: "Messages in flight per connection (1: ping-pong).") var depth = 1
-        @Option(help: "Rounds per server and configuration.") var rounds = 3
-        @Option(help: "Warm-up seconds before each measured window.") var warmup = 0.5
-        @Option(help: "Seconds per measured window.") var seconds = 2.0
+        // Numeric options parse unconditionally so that "-1" reaches validate() (see OptionRules).
+        @Option(parsing: .unconditional, help: "Server threads.") var threads = 1
+        @Option(parsing: .unconditional, help: "Client threads.") var clientThreads = 1
+        @Option(parsing: .unconditional, help: "Connection counts (comma-separated).") var connections = "1,16,256"
+        @Option(parsing: .unconditional, help: "Message sizes in bytes (comma-separated).") var sizes = "64"
+        @Option(parsing: .unconditional, help: "Messages in flight per connection (1: ping-pong).") var depth = 1
+        @Option(parsing: .unconditional, help: "Rounds per server and configuration.") var rounds = 3
+        @Option(parsing: .unconditional, help: "Warm-up seconds before each measured window.") var warmup = 0.5
+        @Option(parsing: .unconditional, help: "Seconds per measured window.") var seconds = 2.0
         @Flag(help: "Do not pin the server and the client to separate CPUs.") var noPin = false
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard threads > 0, clientThreads > 0, depth > 0, rounds > 0, seconds > 0, warmup >= 0 else {
-                throw ValidationError("--threads, --client-threads, --depth, --rounds and --seconds must be positive")
-            }
+            try OptionRules.checkCount(threads, "--threads")
+            try OptionRules.checkCount(clientThreads, "--client-threads")
+            try OptionRules.checkCount(depth, "--depth")
+            try OptionRules.checkCount(rounds, "--rounds")
+            try OptionRules.checkSeconds(warmup, "--warmup", allowingZero: true)
+            try OptionRules.checkSeconds(seconds, "--seconds", allowingZero: false)
             _ = try parseList(connections, "--connections")
             _ = try parseList(sizes, "--sizes")
             _ = try serverList()
@@ -206,9 +210,9 @@ struct BenchCommand: AsyncParsableCommand {
                 instead of spawn: the scheduler without spawn's shutdown accounting and cancellation scope.
                 """)
 
-        @Option(help: "Pool threads (default: the CPUs this process may use).")
+        @Option(parsing: .unconditional, help: "Pool threads (default: the CPUs this process may use).")
         var threads = IOThreadPool.Configuration.defaultThreadCount
-        @Option(help: "Measured iterations per benchmark and runtime (after one warm-up).")
+        @Option(parsing: .unconditional, help: "Measured iterations per benchmark and runtime (after one warm-up).")
         var iterations = 21
         @Option(
             name: .customLong("only"),
@@ -219,6 +223,11 @@ struct BenchCommand: AsyncParsableCommand {
             help: "Run only on these runtimes (repeatable): \(BenchRuntime.Kind.allCases.map(\.name).joined(separator: ", ")).")
         var runtimeFilter: [BenchRuntime.Kind] = []
         @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            try OptionRules.checkCount(threads, "--threads")
+            try OptionRules.checkCount(iterations, "--iterations")
+        }
 
         func run() async throws {
             try makeDirectory(output.output)
@@ -275,11 +284,16 @@ struct BenchCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Short-task latency while K tasks block: WorkStealingPool's blocking { } vs blocking on the global executor.")
 
-        @Option(help: "Pool threads (default: the CPUs this process may use).")
+        @Option(parsing: .unconditional, help: "Pool threads (default: the CPUs this process may use).")
         var threads = IOThreadPool.Configuration.defaultThreadCount
-        @Option(help: "Seconds per configuration.")
+        @Option(parsing: .unconditional, help: "Seconds per configuration.")
         var seconds = 2.0
         @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            try OptionRules.checkCount(threads, "--threads")
+            try OptionRules.checkSeconds(seconds, "--seconds", allowingZero: false)
+        }
 
         func run() async throws {
             try makeDirectory(output.output)

@@ -29,18 +29,20 @@ extension BenchCommand {
                 --repetitions runs) and the bytes each structure holds allocated at its peak (after the inserts).
                 """)
 
-        @Option(help: "Timer counts to measure, comma-separated.")
+        // Numeric options parse unconditionally so that "-1" reaches validate() (see OptionRules).
+        @Option(parsing: .unconditional, help: "Timer counts to measure, comma-separated.")
         var sizes = "10000,100000,1000000"
-        @Option(help: "Percent of the timers cancelled before they fire.")
+        @Option(parsing: .unconditional, help: "Percent of the timers cancelled before they fire.")
         var cancelPercent = 90
-        @Option(help: "Runs per size and structure (the median is reported).")
+        @Option(parsing: .unconditional, help: "Runs per size and structure (the median is reported).")
         var repetitions = 5
-        @Option(help: "Seed of the deadlines and the cancel order.")
-        var seed: UInt64 = 2026
+        @Option(parsing: .unconditional, help: "Seed of the deadlines and the cancel order (0 or more).")
+        var seed = 2026
 
         func validate() throws {
-            guard (0...100).contains(cancelPercent) else { throw ValidationError("--cancel-percent must be in 0...100") }
-            guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
+            try OptionRules.check(cancelPercent, "--cancel-percent", in: 0...100)
+            try OptionRules.checkCount(repetitions, "--repetitions")
+            try OptionRules.check(seed, "--seed", in: 0...Int.max)
             _ = try parseList(sizes, "--sizes")
         }
 
@@ -50,7 +52,7 @@ extension BenchCommand {
             printLine(
                 pad("N", 10) + pad("structure", 10) + pad("insert ns", 11) + pad("cancel ns", 11) + pad("fire ns", 11)
                     + pad("total ms", 10) + pad("peak MiB", 10) + "bytes/timer")
-            var generator = SplitMix64(seed: seed)
+            var generator = SplitMix64(seed: UInt64(seed))
             for count in try parseList(sizes, "--sizes") {
                 var runs: [[TimerRun]] = [[], []]
                 for repetition in 0..<repetitions {

@@ -17,15 +17,18 @@ extension BenchCommand {
             commandName: "udp",
             abstract: "UDPSocket: one datagram per receive against a UDPReceiveBatch (recvmmsg), draining loopback bursts.")
 
-        @Option(help: "Datagrams per burst (the receive buffer must hold a whole burst).") var burst = 256
-        @Option(help: "Datagram size in bytes.") var size = 64
-        @Option(help: "Datagrams per batch receive (1...64).") var batch = 32
-        @Option(help: "Rounds per way (the median is reported).") var rounds = 101
+        // Numeric options parse unconditionally so that "-1" reaches validate() (see OptionRules).
+        @Option(parsing: .unconditional, help: "Datagrams per burst (the receive buffer must hold a whole burst).")
+        var burst = 256
+        @Option(parsing: .unconditional, help: "Datagram size in bytes.") var size = 64
+        @Option(parsing: .unconditional, help: "Datagrams per batch receive (1...64).") var batch = 32
+        @Option(parsing: .unconditional, help: "Rounds per way (the median is reported).") var rounds = 101
 
         func validate() throws {
-            guard burst > 0, size > 0, rounds > 0, (1...64).contains(batch) else {
-                throw ValidationError("--burst, --size and --rounds must be positive, --batch 1...64")
-            }
+            try OptionRules.checkCount(burst, "--burst")
+            try OptionRules.checkCount(size, "--size")
+            try OptionRules.check(batch, "--batch", in: 1...64)
+            try OptionRules.checkCount(rounds, "--rounds")
         }
 
         func run() async throws {
