@@ -42,6 +42,24 @@ private struct ThreadsState<Result> {
     var waiter: CheckedContinuation<Void, Never>? = nil
 }
 
+/// The jobs of `expected` that `jobs` lacks, and those it holds more than once (at most 10 of
+/// each, so that a failure message stays readable).
+func exactlyOnce(_ jobs: [UInt], expected: ClosedRange<UInt>) -> (missing: [UInt], duplicated: [UInt]) {
+    var seen = [UInt8](repeating: 0, count: expected.count)
+    var duplicated: [UInt] = []
+    for job in jobs {
+        guard expected.contains(job) else {
+            duplicated.append(job)  // not a job of ours at all
+            continue
+        }
+        let slot = Int(job - expected.lowerBound)
+        if seen[slot] > 0, duplicated.count < 10 { duplicated.append(job) }
+        seen[slot] = 1
+    }
+    let missing = expected.lazy.filter { seen[Int($0 - expected.lowerBound)] == 0 }.prefix(10)
+    return (Array(missing), duplicated)
+}
+
 /// A flag that escaping closures can share (an `Atomic` itself cannot be captured).
 final class Flag: Sendable {
     private let value = Atomic<Bool>(false)

@@ -50,6 +50,7 @@ import Testing
             let rounds = 2_000
             let wakes = Counter()
             let stop = Flag()
+            let parkerExited = Flag()
             let lost = Counter()
             _ = await runOnThreads(2) { role in
                 if role == 0 {
@@ -57,23 +58,25 @@ import Testing
                         parker.park(driver: driver)
                         wakes.increment()
                     }
+                    parkerExited.set()
                     return
                 }
                 for _ in 0..<rounds {
                     let before = wakes.count
                     parker.unpark(driver: driver)
                     let guardDeadline = hangGuard(seconds: 5)
-                    while wakes.count == before {
-                        if monotonicNanoseconds() > guardDeadline {
-                            lost.increment()
-                            parker.unpark(driver: driver)  // free it, and count the loss
-                            break
-                        }
-                        sched_yield()
+                    while wakes.count == before, monotonicNanoseconds() < guardDeadline { sched_yield() }
+                    if wakes.count == before {
+                        lost.increment()
+                        break
                     }
                 }
                 stop.set()
-                parker.unpark(driver: driver)
+                // Until the parker has left its loop: a buggy parker may lose these too.
+                while !parkerExited.isSet {
+                    parker.unpark(driver: driver)
+                    usleep(1_000)
+                }
             }
             #expect(lost.count == 0, "unpark() calls that left the parker asleep")
             #expect(wakes.count >= rounds)
@@ -83,36 +86,43 @@ import Testing
     /// On the driver, `park()` blocks until the earliest timer is due, then fires it: a worker
     /// parked with a sleep pending wakes for it without anyone unparking it.
     @Test func aParkOnTheDriverEndsWhenTheNextTimerIsDue() async throws {
-        try await withDriver(.driver) { driver in
-            let parker = Parker()
-            let due = Locked<UInt64>(0)
-            let sleeper = Task {
-                // The deadline is taken here, not before the task starts: it must still be ahead
-                // when the sleep arms its timer.
-                let deadline = monotonicNanoseconds() + 100_000_000
-                due.withLock { $0 = deadline }
+        let driver = try SharedDriver()
+        let parker = Parker()
+        let due = Locked<UInt64>(0)
+        let sleeper = Task { () async -> UInt64? in
+            // The deadline is taken here, not before the task starts: it must still be ahead
+            // when the sleep arms its timer.
+            let deadline = monotonicNanoseconds() + 100_000_000
+            due.withLock { $0 = deadline }
+            do {
                 try await driver.sleep(untilNanoseconds: deadline)
+                return monotonicNanoseconds()
+            } catch {
+                return nil
             }
-            let guardDeadline = hangGuard(seconds: 5)
-            while driver.pendingTimerCount == 0, monotonicNanoseconds() < guardDeadline {
-                try await Task.sleep(for: .milliseconds(1))
-            }
-            #expect(driver.pendingTimerCount == 1, "the sleep is armed")
-            let watchdog = Watchdog(parker, driver, seconds: 5)
-            let parked = try PThread.start(name: "test-parker", stackSize: nil) {
-                while driver.pendingTimerCount > 0, monotonicNanoseconds() < guardDeadline {
-                    parker.park(driver: driver)
-                }
-            }
-            try await sleeper.value
-            parked.join()
-            #expect(monotonicNanoseconds() >= due.withLock { $0 }, "the timer fired early")
-            #expect(!watchdog.finish(), "the parker slept past its timer")
         }
+        let guardDeadline = hangGuard(seconds: 5)
+        while driver.pendingTimerCount == 0, monotonicNanoseconds() < guardDeadline {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(driver.pendingTimerCount == 1, "the sleep is armed")
+        let watchdog = Watchdog(parker, driver, seconds: 5)
+        _ = await runOnThreads(1) { _ in
+            while driver.pendingTimerCount > 0, monotonicNanoseconds() < guardDeadline {
+                parker.park(driver: driver)
+            }
+        }
+        #expect(!watchdog.finish(), "the parker slept past its timer")
+        #expect(driver.pendingTimerCount == 0, "the park fired the timer")
+        driver.stop()  // fails the sleep if it never fired, so the test ends either way
+        let woke = await sleeper.value
+        #expect(woke != nil, "the sleep ended by its timer")
+        #expect((woke ?? 0) >= due.withLock { $0 }, "the timer fired early")
     }
 }
 
-/// Unparks `parker` if `finish()` was not called within `seconds`, and says whether it had to.
+/// Unparks `parker` if `finish()` was not called within `seconds` (then every millisecond until it
+/// is, since a buggy parker may lose those wake-ups too), and says whether it had to.
 private final class Watchdog: Sendable {
     private let state: ConditionLock<(finished: Bool, fired: Bool)>
     private let thread: PThread
@@ -126,7 +136,11 @@ private final class Watchdog: Sendable {
                 value.fired = timedOut
                 return timedOut
             }
-            if fired { parker.unpark(driver: driver) }
+            guard fired else { return }
+            while !state.withLock({ $0.finished }) {
+                parker.unpark(driver: driver)
+                usleep(1_000)
+            }
         }
     }
 

@@ -67,7 +67,7 @@ import Testing
         }
         popped += queue.drain()
         #expect(inject.isEmpty)
-        #expect(popped == Array(1..<next))
+        #expect(popped.elementsEqual(1..<next), "in order, each once")
     }
 
     /// One owner pushes in bursts (some longer than the ring, so it overflows) and pops, while two
@@ -123,8 +123,10 @@ import Testing
         }
         #expect(monotonicNanoseconds() < guardDeadline, "the hang guard ended the test")
         let all = seen.flatMap { $0 } + inject.close() + source.drain()
-        #expect(all.count == Int(jobCount), "no job lost or duplicated")
-        #expect(all.sorted() == Array(1...jobCount))
+        let (missing, duplicated) = exactlyOnce(all, expected: 1...jobCount)
+        #expect(missing.isEmpty, "lost jobs, among them \(missing)")
+        #expect(duplicated.isEmpty, "jobs seen twice, among them \(duplicated)")
+        #expect(all.count == Int(jobCount))
         #expect(seen[1].count + seen[2].count >= Int(finalBurst), "the stealers took the final burst")
     }
 }
