@@ -46,6 +46,23 @@ import Testing
         #expect(queue.close() == [], "a second close finds nothing")
     }
 
+    /// Pools shut down on many threads at once, each closing its own inject queue, often empty. No
+    /// close may touch memory that another queue's close touches (ThreadSanitizer checks it: copying
+    /// an empty `Deque` into a new `Array` writes to the standard library's shared empty-array storage).
+    @Test func emptyQueuesCloseOnManyThreadsAtOnce() async {
+        let leftovers = await runOnThreads(2) { _ -> Int in
+            var leftovers = 0
+            for _ in 0..<1_000 {
+                let queue = InjectQueue()
+                queue.push(1)
+                _ = queue.pop()
+                leftovers += queue.close().count
+            }
+            return leftovers
+        }
+        #expect(leftovers == [0, 0])
+    }
+
     /// Two producers (single pushes and batches, as spawns and overflow do) and two consumers
     /// (single and batch pops, as workers do): every job comes out exactly once, and each
     /// producer's jobs come out in the order it pushed them.

@@ -293,7 +293,7 @@ import Testing
             spinning.set()
             var turnsSinceAllSpawned = 0
             while others.count < 100, turnsSinceAllSpawned < maxTurns {
-                // Read before the count check of the next turn: every spawn happened before this.
+                // Counted only once all 100 are queued: from then on each yield has them ahead of it.
                 if allSpawned.isSet { turnsSinceAllSpawned += 1 }
                 await Task.yield()
             }
