@@ -67,7 +67,7 @@ import Testing
     /// (single and batch pops, as workers do): every job comes out exactly once, and each
     /// producer's jobs come out in the order it pushed them.
     @Test func concurrentProducersAndConsumersSeeEveryJobExactlyOnce() async {
-        let perProducer: UInt = 50_000
+        let perProducer: UInt = 15_000
         let queue = InjectQueue()
         let producersDone = Counter()
         let guardDeadline = hangGuard(seconds: 30)

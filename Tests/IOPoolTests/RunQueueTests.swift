@@ -76,7 +76,7 @@ import Testing
     /// ring, so stealing is certain to have happened. Bounded: the owner's work is finite and the
     /// stealers stop once it is done and the ring is empty (or at the hang guard).
     @Test func oneOwnerAndTwoStealersSeeEveryJobExactlyOnce() async {
-        let jobCount: UInt = 100_000
+        let jobCount: UInt = 40_000
         let finalBurst: UInt = 200
         let source = RunQueue()
         let inject = InjectQueue()
