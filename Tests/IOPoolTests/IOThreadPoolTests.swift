@@ -172,24 +172,33 @@ import Testing
         await pool.shutdown()
     }
 
+    /// The gate opens only once every task waits at it and the shutdown is under way (draining), so
+    /// a shutdown that did not wait would return with none of them finished.
     @Test func gracefulShutdownWaitsForTasksInFlight() async throws {
         let pool = try IOThreadPool(configuration: .init(threadCount: 2))
         let (gate, open) = AsyncStream.makeStream(of: Void.self)
+        let started = Counter()
         let finished = Counter()
         for _ in 0..<10 {
             try pool.spawn {
+                started.increment()
                 for await _ in gate { break }
                 finished.increment()
             }
         }
-        _ = gate
-        let shutdown = Task { await pool.shutdownGracefully() }
-        // Shutdown cannot finish while the tasks wait; let them go.
+        while started.count < 10 { try await Task.sleep(for: .milliseconds(1)) }
+        let returned = Flag()
+        let shutdown = Task { () -> Int in
+            await pool.shutdownGracefully()
+            returned.set()
+            return finished.count
+        }
+        while pool.accounting.phase != .draining { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(!returned.isSet, "shutdownGracefully() returned while every task waited at the gate")
         #expect(finished.count == 0)
         for _ in 0..<10 { open.yield() }
         open.finish()
-        await shutdown.value
-        #expect(finished.count == 10)
+        #expect(await shutdown.value == 10, "tasks finished when shutdownGracefully() returned")
         #expect(pool.liveTaskCount == 0)
     }
 

@@ -179,9 +179,7 @@ struct TCPTests {
         do {
             let (client, server, listener) = try await connectedPair()
             let reader = Task { try await server.read() }
-            // Not needed for the assertion (a read cancelled before it waits throws the same), only
-            // to make it likely that the cancellation hits a read that is already waiting.
-            try await Task.sleep(for: .milliseconds(20))
+            try await waitUntilPending(server.handle)  // the cancellation hits a read that waits
             reader.cancel()
             let outcome = await withTaskCancellationHandler { await reader.result } onCancel: { server.close() }
             #expect(isCancellation(outcome), "\(outcome)")
@@ -218,7 +216,7 @@ struct TCPTests {
         do {
             let (client, server, listener) = try await connectedPair()
             let reader = Task { try await server.read() }
-            try await Task.sleep(for: .milliseconds(20))  // likely pending; the outcome is the same either way
+            try await waitUntilPending(server.handle)
             await Task { server.close() }.value
             let outcome = await withTaskCancellationHandler { await reader.result } onCancel: { reader.cancel() }
             #expect(ioErrno(outcome) == .badFileDescriptor, "\(outcome)")

@@ -65,7 +65,7 @@ struct UDPBatchTests {
                 let count = try await server.receive(into: batch)
                 return (0..<count).map { String(decoding: batch[$0].bytes, as: UTF8.self) }
             }
-            try await sleep(for: .milliseconds(50))  // the receive is waiting (or about to): either way it must get this
+            try await waitUntilPending(server.handle)  // the datagram arrives while the receive waits
             try await client.send(Array("late".utf8), to: serverAddress)
             return try await receiver.value
         }
@@ -78,7 +78,7 @@ struct UDPBatchTests {
         let receiver = try pool.spawn { () async throws -> Int in
             try await server.receive(into: UDPReceiveBatch())
         }
-        try await Task.sleep(for: .milliseconds(50))
+        try await waitUntilPending(server.handle)
         receiver.cancel()
         await #expect(throws: CancellationError.self) { try await receiver.value }
         // The socket keeps working after the cancelled receive.

@@ -261,9 +261,7 @@ struct UDPTests {
             let (client, server) = try loopbackPair()
             let serverAddress = try server.localAddress
             let receiver = Task { try await server.receive().bytes }
-            // Not needed for the assertion (a receive cancelled before it waits throws the same),
-            // only to make it likely that the cancellation hits a receive that is already waiting.
-            try await Task.sleep(for: .milliseconds(20))
+            try await waitUntilPending(server.handle)  // the cancellation hits a receive that waits
             receiver.cancel()
             let outcome = await withTaskCancellationHandler { await receiver.result } onCancel: { server.close() }
             #expect(isCancellation(outcome), "\(outcome)")
@@ -296,7 +294,7 @@ struct UDPTests {
         do {
             let socket = try UDPSocket.bind(.loopbackIPv4(port: 0))
             let receiver = Task { try await socket.receive().bytes }
-            try await Task.sleep(for: .milliseconds(20))  // likely pending; the outcome is the same either way
+            try await waitUntilPending(socket.handle)
             await Task { socket.close() }.value
             let outcome = await withTaskCancellationHandler { await receiver.result } onCancel: { receiver.cancel() }
             #expect(ioErrno(outcome) == .badFileDescriptor, "\(outcome)")

@@ -291,9 +291,7 @@ struct UnixSocketTests {
         do {
             let (client, server) = try UnixStream.pair()
             let reader = Task { try await server.read() }
-            // Only makes it likely that the cancellation hits a read that already waits; a read
-            // cancelled before it waits throws the same.
-            try await Task.sleep(for: .milliseconds(20))
+            try await waitUntilPending(server.handle)  // the cancellation hits a read that waits
             reader.cancel()
             let outcome = await withTaskCancellationHandler { await reader.result } onCancel: { server.close() }
             #expect(isCancellation(outcome), "\(outcome)")
@@ -325,7 +323,7 @@ struct UnixSocketTests {
         do {
             let (client, server) = try UnixStream.pair()
             let reader = Task { try await server.read() }
-            try await Task.sleep(for: .milliseconds(20))  // likely pending; the outcome is the same either way
+            try await waitUntilPending(server.handle)
             await Task { server.close() }.value
             let outcome = await withTaskCancellationHandler { await reader.result } onCancel: { reader.cancel() }
             #expect(ioErrno(outcome) == .badFileDescriptor, "\(outcome)")
@@ -339,7 +337,7 @@ struct UnixSocketTests {
             defer { directory.remove() }
             let listener = try UnixListener.bind(try directory.address("closed.sock"))
             let acceptor = Task { try await listener.accept() }
-            try await Task.sleep(for: .milliseconds(20))
+            try await waitUntilPending(listener.handle)
             listener.close()
             let outcome = await withTaskCancellationHandler { await acceptor.result } onCancel: { acceptor.cancel() }
             #expect(ioErrno(outcome) == .badFileDescriptor, "\(outcome)")

@@ -108,7 +108,7 @@ import Testing
         let client = try await TCPStream.connect(to: address)
         let server = try await listener.accept()
         let spawned = try pool.spawn { await outcome { _ = try await readToEnd(server) } }
-        try await Task.sleep(for: .milliseconds(20))
+        try await waitUntilPending(server.handle)
         spawned.cancel()
         #expect(await spawned.value == "CancellationError")
 
@@ -116,7 +116,7 @@ import Testing
             async let read = outcome { _ = try await readToEnd(server) }
             return await read
         }
-        try await Task.sleep(for: .milliseconds(20))
+        try await waitUntilPending(server.handle)
         child.cancel()
         #expect(await child.value == "CancellationError")
         // The socket still works after both cancellations.
@@ -136,7 +136,7 @@ import Testing
         let client = try await TCPStream.connect(to: address)
         let server = try await listener.accept()
         let reader = try pool.spawn { await outcome { _ = try await readToEnd(server) } }
-        try await Task.sleep(for: .milliseconds(20))
+        try await waitUntilPending(server.handle)
         server.close()
         #expect(await reader.value == "IOError EBADF read")
         client.close()
@@ -154,11 +154,11 @@ import Testing
         let server = try await listener.accept()
         // Registered with the pool's driver by its first operation, made on the pool.
         let first = try pool.spawn { await outcome { try await server.read() } }
-        try await Task.sleep(for: .milliseconds(20))
+        try await waitUntilPending(server.handle)
         first.cancel()
         #expect(await first.value == "CancellationError")
         let reader = Task { await outcome { _ = try await readToEnd(server) } }
-        try await Task.sleep(for: .milliseconds(20))
+        try await waitUntilPending(server.handle)
         await pool.shutdownGracefully()
         #expect(await reader.value == "IOError ECANCELED read")
         client.close()

@@ -247,39 +247,66 @@ import Testing
         }
     }
 
-    /// Work spreads: with many CPU-bound tasks spawned from one worker, other workers steal.
+    /// Work spreads: the tasks a busy worker spawned run on the idle one, which can only have got
+    /// them by stealing from the busy worker's ring (spawns on a worker go to its own LIFO slot and
+    /// ring, and 200 of them do not overflow into the inject queue). The spawning task keeps its
+    /// worker busy, synchronously, until another worker has run one of its children, so the steal
+    /// is certain, not likely; it gives up after 10 s, which fails the test.
     @Test func idleWorkersStealFromABusyOne() async throws {
         let pool = try WorkStealingPool(configuration: .init(threadCount: 2))
         let ran = Counter()
-        try await pool.spawn {
+        let ranElsewhere = Counter()
+        let spawnerWorker = try await pool.spawn { () -> Int? in
+            let home = WorkerThread.current?.worker?.index
             for _ in 0..<200 {
                 spawn {
-                    var x: UInt64 = 1
-                    for i in 0..<20_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
-                    if x != 0 { ran.increment() }
+                    if WorkerThread.current?.worker?.index != home { ranElsewhere.increment() }
+                    ran.increment()
                 }
             }
+            let guardDeadline = hangGuard(seconds: 10)
+            while ranElsewhere.count == 0, monotonicNanoseconds() < guardDeadline { usleep(100) }
+            return home
         }.value
         await pool.shutdownGracefully()
+        #expect(spawnerWorker != nil)
         #expect(ran.count == 200)
+        #expect(ranElsewhere.count > 0, "no job spawned on one worker ran on the other")
         let metrics = pool.metrics
         #expect(metrics.workers.map(\.jobsRun).reduce(0, +) >= 201)
-        #expect(metrics.workers.map(\.stealAttempts).reduce(0, +) > 0)
+        #expect(metrics.workers.map(\.steals).reduce(0, +) > 0, "\(metrics)")
     }
 
-    /// A task that yields forever does not starve the others on a one-worker pool.
+    /// A task that yields in a loop does not starve the others on a one-worker pool: a yielded task
+    /// waits until the worker has nothing else to run, so 100 tasks spawned from outside all run
+    /// within a few of its turns. (Were a yield pushed straight back into the ring, the ring would
+    /// never run dry, and the inject queue would be served only every `globalQueueInterval` ticks,
+    /// one job at a time: some 6,000 turns.) The spinner gives up after `maxTurns`, so starvation
+    /// fails the test instead of hanging it.
     @Test func aYieldingTaskDoesNotStarveOthers() async throws {
         let pool = try WorkStealingPool(configuration: .init(threadCount: 1))
-        let stop = Atomic<Bool>(false)
-        let spinner = try pool.spawn {
-            while !stop.load(ordering: .relaxed) { await Task.yield() }
-        }
         let others = Counter()
+        let allSpawned = Flag()
+        let spinning = Flag()
+        let maxTurns = Int(WorkStealingPool.globalQueueInterval)
+        let spinner = try pool.spawn { () async -> Int in
+            spinning.set()
+            var turnsSinceAllSpawned = 0
+            while others.count < 100, turnsSinceAllSpawned < maxTurns {
+                // Counted only once all 100 are queued: from then on each yield has them ahead of it.
+                if allSpawned.isSet { turnsSinceAllSpawned += 1 }
+                await Task.yield()
+            }
+            return turnsSinceAllSpawned
+        }
+        while !spinning.isSet { try await Task.sleep(for: .milliseconds(1)) }
         for _ in 0..<100 { try pool.spawn { others.increment() } }
-        while others.count < 100 { try await Task.sleep(for: .milliseconds(1)) }
-        stop.store(true, ordering: .relaxed)
-        await spinner.value
+        allSpawned.set()
+        let turns = await spinner.value
+        #expect(others.count == 100, "the spinner took \(turns) turns after the last spawn and \(others.count) of 100 others ran")
+        #expect(turns < maxTurns)
         await pool.shutdownGracefully()
+        #expect(others.count == 100)
     }
 
     @Test func spawnAfterShutdownFailsClearly() async throws {

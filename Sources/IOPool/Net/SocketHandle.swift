@@ -336,3 +336,24 @@ final class SocketHandle: @unchecked Sendable {
         return address
     }
 }
+
+// MARK: Test probe
+
+extension SocketHandle {
+    /// Whether a task waits on this socket for `interest` now (its operation is suspended in the
+    /// reactor): tests use it to know that an operation is pending before they cancel or close it.
+    /// Reads the registration where it lives: in a job on the owner's loop, or under the shared
+    /// registration's lock. False before the first operation chose the owner.
+    func hasWaiter(_ interest: Registration.Interest) async -> Bool {
+        switch currentOwner {
+        case nil:
+            return false
+        case .shared(let registration)?:
+            return registration.hasWaiter(interest)
+        case .loop(let owner)?:
+            return await withCheckedContinuation { continuation in
+                owner.execute { continuation.resume(returning: self.registration?.hasWaiter(interest) ?? false) }
+            }
+        }
+    }
+}

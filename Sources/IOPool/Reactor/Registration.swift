@@ -346,3 +346,13 @@ final class Registration: @unchecked Sendable {
         }
     }
 }
+
+// MARK: Test probe
+
+extension Registration {
+    /// Whether a task waits for `interest` now. Confined: on the loop's thread; shared: any thread.
+    func hasWaiter(_ interest: Interest) -> Bool {
+        let waiting = { interest == .read ? self.reader != nil : self.writer != nil }
+        return isShared ? locked(waiting) : waiting()
+    }
+}

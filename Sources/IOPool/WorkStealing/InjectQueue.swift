@@ -55,7 +55,8 @@ final class InjectQueue: Sendable {
         if isEmpty || limit <= 0 { return [] }
         return state.withLock { state in
             let n = min(limit, state.jobs.count)
-            let batch = Array(state.jobs.prefix(n))
+            guard n > 0 else { return [] }  // emptied since the look above; see `copy(_:)`
+            let batch = InjectQueue.copy(state.jobs.prefix(n))
             state.jobs.removeFirst(n)
             length.wrappingSubtract(n, ordering: .releasing)
             return batch
@@ -68,7 +69,14 @@ final class InjectQueue: Sendable {
             state.closed = true
             defer { state.jobs = [] }
             length.store(0, ordering: .releasing)
-            return Array(state.jobs)
+            return InjectQueue.copy(state.jobs[...])
         }
+    }
+
+    /// The jobs as an `Array`. Copying an empty `Deque` (or slice of one) into an `Array` writes the
+    /// count into the standard library's one shared empty-array storage (Swift 6.x), so two pools
+    /// closing empty queues at once race on it, and ThreadSanitizer reports it; `[]` writes nothing.
+    private static func copy(_ jobs: Slice<Deque<UInt>>) -> [UInt] {
+        jobs.isEmpty ? [] : Array(jobs)
     }
 }
