@@ -30,9 +30,13 @@ public func copy(
         }
         if count == 0 { return total }
         let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<count])
-        let written = try socketDestination?.writeStreamWithoutWaiting(chunk) ?? 0
-        if written < count {
-            try await destination.write(UnsafeRawBufferPointer(rebasing: chunk[written...]))
+        if let socketDestination, let written = try socketDestination.startWriteWithoutWaiting(chunk) {
+            // This call holds the write turn until the chunk is written whole.
+            if written < count {
+                try await socketDestination.finishWrite(UnsafeRawBufferPointer(rebasing: chunk[written...]))
+            }
+        } else {
+            try await destination.write(chunk)
         }
         total += count
     }

@@ -1,5 +1,6 @@
 import CIOPoolShims
 import Glibc
+import SystemPackage
 
 /// One suspended reader or writer: the task's continuation and an id, so that a late cancellation
 /// or close can tell whether the waiter it targets is still the one in the slot.
@@ -321,14 +322,21 @@ final class Registration: @unchecked Sendable {
     }
 
     /// Why waits end without readiness.
-    enum Failure {
+    enum Failure: Equatable {
         /// The socket was closed.
         case closed
         /// The loop (or the pool owning the shared driver) shut down.
         case loopStopped
+        /// The registration could not be added to the epoll set (after it was published to other
+        /// tasks; see `SocketHandle.owner`): its operations fail with the add's error.
+        case unregistered(errno: Errno, detail: String?)
 
         func error(_ operation: StaticString) -> IOError {
-            self == .closed ? .closed("\(operation)") : .loopStopped("\(operation)")
+            switch self {
+            case .closed: .closed("\(operation)")
+            case .loopStopped: .loopStopped("\(operation)")
+            case .unregistered(let errno, let detail): IOError(errno: errno, operation: "\(operation)", detail: detail)
+            }
         }
     }
 
