@@ -9,7 +9,9 @@ extension SocketHandle {
     /// `read(2)` into `buffer`, waiting for readiness; 0 at end of stream.
     nonisolated(nonsending)
     func readStream(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        precondition(buffer.count > 0, "read(into:) needs a non-empty buffer")
+        guard buffer.count > 0 else {
+            throw IOError.invalidArgument("read(into:)", "the buffer is empty; a read needs room for at least one byte (0 means end of stream)")
+        }
         return try await perform(.read, "read") { (fd) throws(IOError) -> IOAttempt<Int> in
             switch try nonBlockingSyscall("read", { Glibc.read(fd, buffer.baseAddress, buffer.count) }) {
             case .wouldBlock: return .wouldBlock

@@ -65,6 +65,9 @@ public final class TCPListener: Sendable {
     }
 
     /// Waits for the next connection.
+    ///
+    /// Several tasks may accept on one listener at once (several accept loops): they take turns
+    /// in FIFO order, and each connection goes to exactly one of them.
     nonisolated(nonsending)
     public func accept() async throws -> TCPStream {
         TCPStream(handle: try await handle.acceptConnection { backoffs.wrappingAdd(1, ordering: .relaxed) })

@@ -14,7 +14,8 @@ struct Waiter {
 }
 
 /// A file descriptor's registration with a reactor: edge-triggered readiness and at most one
-/// waiting reader and one waiting writer.
+/// waiting reader and one waiting writer (the socket's `DirectionGate`s let one operation per
+/// direction at a time reach the registration, and queue the others).
 ///
 /// Two modes, one type:
 /// - **Confined** (`loop != nil`): registered with an IOThread's reactor. Every stored property is
@@ -268,10 +269,11 @@ final class Registration: @unchecked Sendable {
     private func install(_ waiter: Waiter, _ interest: Interest) {
         switch interest {
         case .read:
-            precondition(reader == nil, "two tasks are reading from fd \(fd) at once; a socket supports one reader and one writer at a time")
+            // An invariant, not a caller's misuse: SocketHandle's read gate admits one operation.
+            precondition(reader == nil, "two waiting readers on fd \(fd): the direction gate let two operations through")
             reader = waiter
         case .write:
-            precondition(writer == nil, "two tasks are writing to fd \(fd) at once; a socket supports one reader and one writer at a time")
+            precondition(writer == nil, "two waiting writers on fd \(fd): the direction gate let two operations through")
             writer = waiter
         }
     }
