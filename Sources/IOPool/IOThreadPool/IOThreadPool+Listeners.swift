@@ -38,7 +38,7 @@ extension IOThreadPool {
     public func acceptOnEveryThread(
         _ listeners: [TCPListener], _ handler: @escaping @Sendable (TCPStream) async -> Void
     ) throws(IOPoolError) -> [Task<Void, any Error>] {
-        precondition(
+        usagePrecondition(
             listeners.count == threads.count,
             "acceptOnEveryThread needs one listener per thread (\(threads.count)), got \(listeners.count); use listenOnEveryThread")
         var loops: [Task<Void, any Error>] = []

@@ -6,9 +6,14 @@ public protocol AsyncByteReader: Sendable {
 
 extension AsyncByteReader {
     /// Reads what is available, up to `maxBytes`; returns `[]` at end of stream.
+    ///
+    /// - Throws: ``IOError`` with `EINVAL` if `maxBytes` is less than 1; the read's errors.
     nonisolated(nonsending)
     public func read(maxBytes: Int = 16384) async throws -> [UInt8] {
-        precondition(maxBytes > 0, "read(maxBytes:) needs maxBytes > 0")
+        // 0 would read nothing and return [], which means end of stream: refused, not ambiguous.
+        guard maxBytes > 0 else {
+            throw IOError.invalidArgument("read(maxBytes: \(maxBytes))", "maxBytes must be at least 1 ([] means end of stream)")
+        }
         // An Array's own buffer cannot be borrowed across a suspension: read into a scratch buffer.
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maxBytes, alignment: 1)
         defer { buffer.deallocate() }

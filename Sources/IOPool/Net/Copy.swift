@@ -7,12 +7,17 @@ public let defaultCopyBufferSize = 16 * 1024
 ///
 /// Memory stays constant: one buffer of `bufferSize` bytes, and each chunk is written completely
 /// (waiting while `destination` does not drain) before the next read. It does not shut down or
-/// close either stream.
+/// close either stream. A `bufferSize` below 1 throws ``IOError`` with `EINVAL`.
+///
+/// Each chunk goes to a socket `destination` as one whole write: writes of other tasks to the
+/// same stream come before or after it, never inside it.
 nonisolated(nonsending)
 public func copy(
     from source: some AsyncByteReader, to destination: some AsyncByteWriter, bufferSize: Int = defaultCopyBufferSize
 ) async throws -> Int {
-    precondition(bufferSize > 0, "copy needs bufferSize > 0")
+    guard bufferSize > 0 else {
+        throw IOError.invalidArgument("copy(bufferSize: \(bufferSize))", "bufferSize must be at least 1")
+    }
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
     defer { buffer.deallocate() }
     // Writing to a socket stream is tried synchronously first: an `await` that does not suspend
@@ -30,9 +35,13 @@ public func copy(
         }
         if count == 0 { return total }
         let chunk = UnsafeRawBufferPointer(rebasing: buffer[..<count])
-        let written = try socketDestination?.writeStreamWithoutWaiting(chunk) ?? 0
-        if written < count {
-            try await destination.write(UnsafeRawBufferPointer(rebasing: chunk[written...]))
+        if let socketDestination, let written = try socketDestination.startWriteWithoutWaiting(chunk) {
+            // This call holds the write turn until the chunk is written whole.
+            if written < count {
+                try await socketDestination.finishWrite(UnsafeRawBufferPointer(rebasing: chunk[written...]))
+            }
+        } else {
+            try await destination.write(chunk)
         }
         total += count
     }

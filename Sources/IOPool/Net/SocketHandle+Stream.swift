@@ -9,7 +9,9 @@ extension SocketHandle {
     /// `read(2)` into `buffer`, waiting for readiness; 0 at end of stream.
     nonisolated(nonsending)
     func readStream(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        precondition(buffer.count > 0, "read(into:) needs a non-empty buffer")
+        guard buffer.count > 0 else {
+            throw IOError.invalidArgument("read(into:)", "the buffer is empty; a read needs room for at least one byte (0 means end of stream)")
+        }
         return try await perform(.read, "read") { (fd) throws(IOError) -> IOAttempt<Int> in
             switch try nonBlockingSyscall("read", { Glibc.read(fd, buffer.baseAddress, buffer.count) }) {
             case .wouldBlock: return .wouldBlock
@@ -19,34 +21,71 @@ extension SocketHandle {
         }
     }
 
-    /// Writes all of `buffer`: first what the socket takes now, then waiting for writability.
+    /// Writes all of `buffer`: first what the socket takes now, then waiting for writability. Holds
+    /// the write turn for the whole call, so concurrent writes never interleave.
     nonisolated(nonsending)
     func writeStream(_ buffer: UnsafeRawBufferPointer) async throws {
-        var offset = try writeStreamWithoutWaiting(buffer)
+        try await enterTurn(.write, "write")
+        defer { leaveTurn(.write) }
+        var offset = try writeNowHoldingTurn(buffer)
         while offset < buffer.count {
-            offset += try await perform(.write, "write") { (fd) throws(IOError) in
+            offset += try await performHoldingTurn(.write, "write") { (fd) throws(IOError) in
                 try Self.sendAttempt(fd, UnsafeRawBufferPointer(rebasing: buffer[offset...]))
             }
         }
     }
 
-    /// Writes what the socket buffer takes now; returns the byte count (0 if it is full).
-    func writeStreamWithoutWaiting(_ buffer: UnsafeRawBufferPointer) throws(IOError) -> Int {
+    /// Starts a whole write without suspending, for `copy`: takes the write turn if it is free and
+    /// writes what the socket takes now. Returns `nil` if another write holds the turn (nothing was
+    /// written: call ``writeStream(_:)-(UnsafeRawBufferPointer)``). Otherwise returns the count
+    /// written; if that is all of `buffer` the turn is given back, else the caller still holds it
+    /// and must finish with `finishWrite(_:)`, which gives it back.
+    func startWriteWithoutWaiting(_ buffer: UnsafeRawBufferPointer) throws(IOError) -> Int? {
+        guard writeGate.tryEnter() else { return nil }
+        let written: Int
+        do {
+            written = try writeNowHoldingTurn(buffer)
+        } catch {
+            writeGate.leave()
+            throw error
+        }
+        if written == buffer.count { writeGate.leave() }
+        return written
+    }
+
+    /// Writes the rest of a write begun by `startWriteWithoutWaiting(_:)`, then gives the turn back.
+    nonisolated(nonsending)
+    func finishWrite(_ rest: UnsafeRawBufferPointer) async throws {
+        defer { leaveTurn(.write) }
+        var offset = 0
+        while offset < rest.count {
+            offset += try await performHoldingTurn(.write, "write") { (fd) throws(IOError) in
+                try Self.sendAttempt(fd, UnsafeRawBufferPointer(rebasing: rest[offset...]))
+            }
+        }
+    }
+
+    /// Writes what the socket buffer takes now; returns the byte count (0 if it is full). The
+    /// caller holds the write turn.
+    private func writeNowHoldingTurn(_ buffer: UnsafeRawBufferPointer) throws(IOError) -> Int {
         guard !buffer.isEmpty else { return 0 }
         return try attemptNow(.write, "write") { (fd) throws(IOError) in try Self.sendAttempt(fd, buffer) } ?? 0
     }
 
     /// Writes all of `bytes`, borrowing their storage anew for every attempt (a pointer never
-    /// crosses a suspension); a collection without contiguous storage is copied into an array first.
+    /// crosses a suspension); a collection without contiguous storage is copied into an array
+    /// first. Holds the write turn for the whole call.
     nonisolated(nonsending)
     func writeStream<Bytes: Collection<UInt8> & Sendable>(_ bytes: Bytes) async throws {
         guard bytes.withContiguousStorageIfAvailable({ _ in () }) != nil else {
             return try await writeStream(Array(bytes))
         }
+        try await enterTurn(.write, "write")
+        defer { leaveTurn(.write) }
         let total = bytes.count
         var offset = 0
         while offset < total {
-            offset += try await perform(.write, "write") { (fd) throws(IOError) in
+            offset += try await performHoldingTurn(.write, "write") { (fd) throws(IOError) in
                 try bytes.withContiguousStorageIfAvailable { storage in
                     let rest = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage)[offset...])
                     return Result { () throws(IOError) in try Self.sendAttempt(fd, rest) }
@@ -79,7 +118,8 @@ extension SocketHandle {
 
     /// Accepts one connection on a listening socket: a non-blocking, close-on-exec socket.
     ///
-    /// A client that went away while queued is skipped; running out of descriptors or memory calls
+    /// A connection that failed while queued is skipped (see `TCPListener.acceptErrorAction`);
+    /// running out of descriptors or memory calls
     /// `onBackoff`, waits ``TCPListener/acceptBackoff`` and tries again (see ``TCPListener``).
     nonisolated(nonsending)
     func acceptConnection(onBackoff: () -> Void) async throws -> SocketHandle {
@@ -94,15 +134,15 @@ extension SocketHandle {
                             return .complete(accepted)
                         case .failed(let errno) where errno == .resourceTemporarilyUnavailable || errno == .wouldBlock:
                             return .wouldBlock
-                        case .failed(let errno) where TCPListener.isClientGone(errno):
-                            continue
                         case .failed(let errno):
+                            // Retryable errors consumed one bad connection: go on with the next.
+                            if TCPListener.acceptErrorAction(errno) == .retry { continue }
                             throw IOError(errno: errno, operation: "accept")
                         }
                     }
                 }
                 return SocketHandle(fd: fd)
-            } catch let error as IOError where TCPListener.isResourceExhaustion(error.errno) {
+            } catch let error as IOError where TCPListener.acceptErrorAction(error.errno) == .backOff {
                 onBackoff()
                 try await IOThread.sleep(nanoseconds: TCPListener.acceptBackoff.wholeNanoseconds)
             }

@@ -29,6 +29,12 @@ enum IOAttempt<Value> {
 ///   That registration is locked, so an operation waits on it from whatever thread it runs on,
 ///   without a hop (its task resumes on its own executor).
 ///
+/// Concurrent use: any number of tasks may use one socket at once. Each direction admits one
+/// operation at a time through its `DirectionGate` (a listener's accepts use the read gate); the
+/// others queue in FIFO order. `perform` holds the turn for one operation (a read, an accept, a
+/// datagram), the stream writes for the whole write-all loop, so whole writes never interleave.
+/// This is also what keeps the registration's one waiter slot per direction sufficient.
+///
 /// `ownerSlot` holds a retained pointer to the IOThread, or to the shared `Registration` with the
 /// low bit set (objects are at least 16-byte aligned).
 final class SocketHandle: @unchecked Sendable {
@@ -42,6 +48,9 @@ final class SocketHandle: @unchecked Sendable {
     private static let releasedBit: UInt64 = 1 << 62
     private let ownerSlot = Atomic<UnsafeMutableRawPointer?>(nil)
     private var registration: Registration?
+    /// One operation per direction at a time, the others queued FIFO (see "Concurrent use").
+    let readGate = DirectionGate()
+    let writeGate = DirectionGate()
 
     /// Whether this is a stream socket: a hang-up or error ends a stream for good, so its readiness
     /// becomes sticky; a datagram socket keeps working after an error (see `Registration`).
@@ -143,6 +152,8 @@ final class SocketHandle: @unchecked Sendable {
             current = original
         }
         deregister()
+        readGate.failQueued()
+        writeGate.failQueued()
         releaseUse()  // the open reference
     }
 
@@ -171,22 +182,20 @@ final class SocketHandle: @unchecked Sendable {
     }
 
     /// Where the socket waits, choosing it now if this is the first operation (see "Ownership").
+    ///
+    /// Several tasks may make their first operations at once (a reader and a writer starting
+    /// together). The owner is published first, by one compare-exchange; only its winner adds a
+    /// shared registration to the epoll set, so no one else meets `EEXIST`. A loser may use the
+    /// registration before it is added: it tries its syscall, and an edge that comes before the
+    /// add is reported by the add itself (epoll reports current readiness on `EPOLL_CTL_ADD`).
     private func owner(_ operation: StaticString) throws(IOError) -> Owner {
         if let pointer = ownerSlot.load(ordering: .acquiring) { return SocketHandle.decode(pointer) }
         let candidate: UnsafeMutableRawPointer
-        var sharedRegistration: Registration?
+        var sharedRegistration: (Registration, Reactor)?
         if IOThread.current == nil, let pool = WorkStealingPool.current {
-            let registration: Registration
-            do {
-                registration = try withFD(operation) { (fd) throws(IOError) in
-                    try pool.driver.reactor.register(fd: fd, loop: nil, isStream: isStream)
-                }
-            } catch {
-                // Another worker registered the fd first (EEXIST): use its registration.
-                if let pointer = ownerSlot.load(ordering: .acquiring) { return SocketHandle.decode(pointer) }
-                throw error
-            }
-            sharedRegistration = registration
+            let reactor = pool.driver.reactor
+            let registration = reactor.makeRegistration(fd: fd, loop: nil, isStream: isStream)
+            sharedRegistration = (registration, reactor)
             let bits = UInt(bitPattern: Unmanaged.passRetained(registration).toOpaque()) | SocketHandle.sharedTag
             candidate = UnsafeMutableRawPointer(bitPattern: bits)!
         } else {
@@ -194,11 +203,31 @@ final class SocketHandle: @unchecked Sendable {
         }
         let (exchanged, winner) = ownerSlot.compareExchange(
             expected: nil, desired: candidate, ordering: .acquiringAndReleasing)
-        if exchanged { return SocketHandle.decode(candidate) }
-        // Lost the race: undo ours (a shared registration leaves the epoll set).
-        if let sharedRegistration { sharedRegistration.sharedReactor?.remove(sharedRegistration) }
-        SocketHandle.releaseOwner(candidate)
-        return SocketHandle.decode(winner!)
+        guard exchanged else {
+            SocketHandle.releaseOwner(candidate)  // never added anywhere
+            return SocketHandle.decode(winner!)
+        }
+        if let (registration, reactor) = sharedRegistration {
+            try addPublished(registration, to: reactor, operation)
+        }
+        return SocketHandle.decode(candidate)
+    }
+
+    /// Adds the shared registration this socket just published. It stays published whatever
+    /// happens (others may already hold it, unretained), so a failure fails it for good: the
+    /// operations already waiting on it, and every later one, throw the same error.
+    private func addPublished(_ registration: Registration, to reactor: Reactor, _ operation: StaticString) throws(IOError) {
+        do {
+            try withFD(operation) { (fd) throws(IOError) in try reactor.add(registration) }
+        } catch {
+            registration.fail(.unregistered(errno: error.errno, detail: error.detail))
+            throw error
+        }
+        // Closed while adding: `close()` may have deregistered before the add, which would leave
+        // the registration in the table and the epoll set.
+        if lifetime.load(ordering: .acquiring) & SocketHandle.closedBit != 0 {
+            reactor.remove(registration)
+        }
     }
 
     /// The registration, created on first use. Owner's loop thread only.
@@ -209,12 +238,42 @@ final class SocketHandle: @unchecked Sendable {
         return created
     }
 
-    /// Performs a non-blocking operation, waiting for readiness as often as needed.
+    /// Performs a non-blocking operation, waiting for readiness as often as needed, holding
+    /// `interest`'s turn (queued behind other operations of that direction; see "Concurrent use").
     ///
     /// On the owner's thread, a cleared readiness flag skips the syscall and suspends at once.
     /// Elsewhere the syscall is tried where the caller runs, and only the wait hops to the owner.
     nonisolated(nonsending)
     func perform<Value>(
+        _ interest: Registration.Interest, _ operation: StaticString,
+        _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
+    ) async throws -> Value {
+        try await enterTurn(interest, operation)
+        defer { leaveTurn(interest) }
+        return try await performHoldingTurn(interest, operation, attempt)
+    }
+
+    /// Takes `interest`'s turn: one compare-exchange when nobody holds it.
+    @inline(__always)
+    nonisolated(nonsending)
+    func enterTurn(_ interest: Registration.Interest, _ operation: StaticString) async throws {
+        switch interest {
+        case .read: if !readGate.tryEnter() { try await readGate.enter(operation) }
+        case .write: if !writeGate.tryEnter() { try await writeGate.enter(operation) }
+        }
+    }
+
+    @inline(__always)
+    func leaveTurn(_ interest: Registration.Interest) {
+        switch interest {
+        case .read: readGate.leave()
+        case .write: writeGate.leave()
+        }
+    }
+
+    /// `perform` for a caller that already holds `interest`'s turn (a write-all loop).
+    nonisolated(nonsending)
+    func performHoldingTurn<Value>(
         _ interest: Registration.Interest, _ operation: StaticString,
         _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
     ) async throws -> Value {
@@ -246,7 +305,8 @@ final class SocketHandle: @unchecked Sendable {
 
     /// Tries the operation once, without waiting: `nil` means it would block. Keeps the readiness
     /// bookkeeping of `perform`, so a caller can try synchronously first and `perform` only if
-    /// needed (every `await` on the data path costs a runtime executor check).
+    /// needed (every `await` on the data path costs a runtime executor check). The caller holds
+    /// `interest`'s turn.
     func attemptNow<Value>(
         _ interest: Registration.Interest, _ operation: StaticString,
         _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>

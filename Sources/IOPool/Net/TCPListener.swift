@@ -18,8 +18,10 @@ import SystemPackage
 ///
 /// Running out of file descriptors (`EMFILE`, `ENFILE`) or kernel memory (`ENOBUFS`, `ENOMEM`) while
 /// accepting does not fail ``accept()`` and does not spin: it waits ``acceptBackoff`` and tries
-/// again, so the listener keeps serving once descriptors free up. `ECONNABORTED` (a client that
-/// gave up while queued) is skipped.
+/// again, so the listener keeps serving once descriptors free up. Errors that concern one queued
+/// connection (`ECONNABORTED`, a client that gave up while queued; `EPERM`; and the network errors
+/// accept(2) says to retry like `EAGAIN`, such as `ENETDOWN` or `EHOSTUNREACH`) skip that
+/// connection: ``accept()`` and ``connections`` go on with the next one.
 public final class TCPListener: Sendable {
     let handle: SocketHandle
     private let backoffs = Atomic<Int>(0)
@@ -63,19 +65,46 @@ public final class TCPListener: Sendable {
     }
 
     /// Waits for the next connection.
+    ///
+    /// Several tasks may accept on one listener at once (several accept loops): they take turns
+    /// in FIFO order, and each connection goes to exactly one of them.
     nonisolated(nonsending)
     public func accept() async throws -> TCPStream {
         TCPStream(handle: try await handle.acceptConnection { backoffs.wrappingAdd(1, ordering: .relaxed) })
     }
 
-    /// accept(2) errors that concern one queued client, not the listener.
-    static func isClientGone(_ errno: Errno) -> Bool {
-        errno == .connectionAbort || errno == .protocolError || errno == .notPermitted
+    /// What an accept does after accept(2) failed with an errno.
+    enum AcceptErrorAction: Equatable {
+        /// Try accept(2) again at once: the error concerned one queued connection, which the
+        /// failed call consumed; the next one may be fine.
+        case retry
+        /// Wait ``acceptBackoff`` and try again: descriptors or memory ran out.
+        case backOff
+        /// The listener itself failed (closed, not listening): `accept()` throws it.
+        case fail
     }
 
-    static func isResourceExhaustion(_ errno: Errno) -> Bool {
-        errno == .tooManyOpenFiles || errno == .tooManyOpenFilesInSystem || errno == .noBufferSpace
-            || errno == .noMemory
+    /// Classifies an accept(2) errno; the one place both listeners' accepts decide.
+    ///
+    /// Retried at once, so that one bad connection never ends a server's `connections`:
+    /// - `ECONNABORTED`: a client that gave up while queued;
+    /// - `EPERM`: firewall rules forbade the connection;
+    /// - `EPROTO`, `ENETDOWN`, `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`,
+    ///   `ENETUNREACH`: accept(2)'s manual says Linux passes the network errors already pending on
+    ///   the new socket to accept, and that these must be treated like `EAGAIN`, by retrying.
+    ///   (`EOPNOTSUPP` also means "not a stream socket", which a listener here never is.)
+    static func acceptErrorAction(_ errno: Errno) -> AcceptErrorAction {
+        switch errno {
+        case .connectionAbort, .notPermitted, .protocolError, .networkDown, .protocolNotAvailable, .hostIsDown,
+            .noRouteToHost, .notSupportedOnSocket, .networkUnreachable:
+            return .retry
+        case Errno(rawValue: ENONET):  // "machine is not on the network": swift-system has no name for it
+            return .retry
+        case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory:
+            return .backOff
+        default:
+            return .fail
+        }
     }
 
     /// How many times ``accept()`` backed off because descriptors or memory ran out.

@@ -3,10 +3,19 @@ import SystemPackage
 
 /// A TCP connection.
 ///
-/// Every operation is non-blocking underneath and `async` on top; none blocks a thread. One task
-/// may read while another writes (one reader and one writer at a time). Operations that suspend
-/// are cancellation-safe: a cancelled read or write throws `CancellationError` and leaves the
-/// stream usable.
+/// Every operation is non-blocking underneath and `async` on top; none blocks a thread. Operations
+/// that suspend are cancellation-safe: a cancelled read or write throws `CancellationError` and
+/// leaves the stream usable.
+///
+/// Concurrent use: any number of tasks may read and write one stream at once (an actor that
+/// broadcasts to its clients by awaiting each `write`, reentered while one client does not read, is
+/// fine). Reads and writes are separate directions; within one, calls take turns in FIFO order:
+/// - a ``write(_:)-(UnsafeRawBufferPointer)`` writes all its bytes before the next queued write
+///   starts, so whole writes never interleave;
+/// - each ``read(into:)`` is served whole (one read of what is there) before the next queued one.
+///
+/// A queued call that is cancelled throws `CancellationError` without costing the others their
+/// turn; ``close()`` fails the queued calls, like the running one, with `EBADF`.
 ///
 /// End of stream: ``read(into:)`` returns 0 once the peer has shut down its write side (or closed)
 /// and everything it sent has been read. Writes to a peer that reset the connection throw an
@@ -65,7 +74,8 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
 
     /// Reads up to `buffer.count` bytes into `buffer`; returns 0 at end of stream.
     ///
-    /// `buffer` must stay valid until the call returns.
+    /// `buffer` must stay valid until the call returns. An empty `buffer` throws ``IOError`` with
+    /// `EINVAL` (a read of 0 bytes would look like end of stream).
     nonisolated(nonsending)
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         try await handle.readStream(into: buffer)
@@ -74,7 +84,7 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
     // MARK: Writing
 
     /// Writes every byte of `buffer`, suspending while the socket buffer is full (backpressure:
-    /// nothing is buffered in user space).
+    /// nothing is buffered in user space). Concurrent writes queue, each written whole.
     nonisolated(nonsending)
     public func write(_ buffer: UnsafeRawBufferPointer) async throws {
         try await handle.writeStream(buffer)

@@ -62,7 +62,7 @@ public final class UDPReceiveBatch {
 
     /// The datagram at `index` (0..<``count``) of the last receive.
     public subscript(index: Int) -> Datagram {
-        precondition(index >= 0 && index < count, "datagram \(index) of a batch holding \(count)")
+        usagePrecondition(index >= 0 && index < count, "datagram \(index) of a batch holding \(count)")
         let sender = SocketAddress(storage: senders[index], length: socklen_t(senderLengths[index]))
         return Datagram(
             bytes: UnsafeRawBufferPointer(start: slots.buffers[index], count: Int(lengths[index])),
@@ -164,8 +164,8 @@ public final class UDPSendBatch {
     /// Adds a copy of `bytes` as the next datagram, to `address` (nil: to the connected peer).
     /// - Precondition: the batch is not full and `bytes` fits in `datagramSize`.
     public func append(_ bytes: UnsafeRawBufferPointer, to address: SocketAddress? = nil) {
-        precondition(!isFull, "the UDPSendBatch is full (\(capacity) datagrams)")
-        precondition(bytes.count <= datagramSize, "a \(bytes.count)-byte datagram in a UDPSendBatch of \(datagramSize)-byte datagrams")
+        usagePrecondition(!isFull, "the UDPSendBatch is full (\(capacity) datagrams)")
+        usagePrecondition(bytes.count <= datagramSize, "a \(bytes.count)-byte datagram in a UDPSendBatch of \(datagramSize)-byte datagrams")
         if let base = bytes.baseAddress { slots.buffers[count].copyMemory(from: base, byteCount: bytes.count) }
         lengths[count] = UInt(bytes.count)
         if let address {
@@ -254,8 +254,8 @@ private final class DatagramSlots {
     private let memory: UnsafeMutableRawBufferPointer
 
     init(capacity: Int, datagramSize: Int, of batch: StaticString) {
-        precondition((1...64).contains(capacity), "\(batch) capacity must be 1...64, not \(capacity)")
-        precondition(datagramSize >= 1, "\(batch) datagramSize must be positive, not \(datagramSize)")
+        usagePrecondition((1...64).contains(capacity), "\(batch) capacity must be 1...64, not \(capacity)")
+        usagePrecondition(datagramSize >= 1, "\(batch) datagramSize must be positive, not \(datagramSize)")
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity * datagramSize, alignment: 16)
         self.memory = memory
         buffers = (0..<capacity).map { memory.baseAddress! + $0 * datagramSize }

@@ -207,9 +207,11 @@ extension UDPSocket {
     /// (`IP_MULTICAST_TTL` / `IPV6_MULTICAST_HOPS`, by the socket's family): 0 keeps them on this
     /// host, 1 (the default) on the local network.
     ///
-    /// - Precondition: `timeToLive` is in `0...255`.
+    /// - Throws: ``IOError`` with `EINVAL` if `timeToLive` is not in `0...255`.
     public func setMulticastTimeToLive(_ timeToLive: Int) throws(IOError) {
-        precondition((0...255).contains(timeToLive), "setMulticastTimeToLive needs a value in 0...255, not \(timeToLive)")
+        guard (0...255).contains(timeToLive) else {
+            throw .invalidArgument("setMulticastTimeToLive(\(timeToLive))", "the time to live must be in 0...255")
+        }
         var value = CInt(timeToLive)
         if try isIPv6() {
             try setOption(CInt(IPPROTO_IPV6), IPV6_MULTICAST_HOPS, &value, "setsockopt(IPV6_MULTICAST_HOPS)")

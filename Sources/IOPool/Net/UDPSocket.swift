@@ -26,10 +26,11 @@ import SystemPackage
 
 /// A UDP socket: sends and receives whole datagrams.
 ///
-/// Every operation is non-blocking underneath and `async` on top; none blocks a thread. One task
-/// may receive while another sends (one receiver and one sender at a time). Operations that
-/// suspend are cancellation-safe: a cancelled send or receive throws `CancellationError` and
-/// leaves the socket usable.
+/// Every operation is non-blocking underneath and `async` on top; none blocks a thread. Any
+/// number of tasks may send and receive at once: sends take turns in FIFO order, one datagram
+/// (or one batch call) each, and so do receives. Operations that suspend are cancellation-safe: a
+/// cancelled send or receive throws `CancellationError` and leaves the socket usable, and a
+/// cancelled queued one costs the others nothing.
 ///
 /// ```swift
 /// let server = try UDPSocket.bind(SocketAddress("127.0.0.1:5353"))
@@ -242,10 +243,12 @@ public final class UDPSocket: Sendable {
 
     /// Receives one datagram of up to `maxBytes` bytes; returns its bytes, who sent it, and
     /// whether it was truncated to `maxBytes` (see ``receive(into:)``). The default, 65,536,
-    /// holds any UDP datagram.
+    /// holds any UDP datagram. A negative `maxBytes` throws ``IOError`` with `EINVAL`.
     nonisolated(nonsending)
     public func receive(maxBytes: Int = 65536) async throws -> (bytes: [UInt8], sender: SocketAddress, truncated: Bool) {
-        precondition(maxBytes >= 0, "receive(maxBytes:) needs maxBytes >= 0, not \(maxBytes)")
+        guard maxBytes >= 0 else {
+            throw IOError.invalidArgument("receive(maxBytes: \(maxBytes))", "maxBytes must not be negative")
+        }
         // Array's own buffer cannot be borrowed across a suspension, so receive into a scratch buffer.
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maxBytes, alignment: 1)
         defer { buffer.deallocate() }

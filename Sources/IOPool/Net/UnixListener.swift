@@ -95,7 +95,8 @@ public final class UnixListener: Sendable {
         }
     }
 
-    /// Waits for the next connection.
+    /// Waits for the next connection. Several tasks may accept at once, taking turns in FIFO
+    /// order; each connection goes to exactly one of them.
     nonisolated(nonsending)
     public func accept() async throws -> UnixStream {
         UnixStream(handle: try await handle.acceptConnection { backoffs.wrappingAdd(1, ordering: .relaxed) })

@@ -6,7 +6,9 @@ import SystemPackage
 /// Reading, writing, half-close, cancellation and closing behave exactly as on a ``TCPStream``
 /// (the same non-blocking core): ``read(into:)`` returns 0 at end of stream, writes never raise
 /// `SIGPIPE` (they throw `EPIPE`), a cancelled read or write throws `CancellationError` and leaves
-/// the stream usable, and ``close()`` fails pending operations with `EBADF`.
+/// the stream usable, and ``close()`` fails pending operations with `EBADF`. Concurrent use too:
+/// any number of tasks may read and write at once; calls of one direction take turns in FIFO
+/// order, each write written whole before the next and each read served whole (see ``TCPStream``).
 ///
 /// ```swift
 /// let stream = try await UnixStream.connect(to: UnixSocketAddress(path: "/run/myapp.sock"))
@@ -65,7 +67,8 @@ public final class UnixStream: AsyncByteReader, AsyncByteWriter, Sendable {
 
     /// Reads up to `buffer.count` bytes into `buffer`; returns 0 at end of stream.
     ///
-    /// `buffer` must stay valid until the call returns.
+    /// `buffer` must stay valid until the call returns. An empty `buffer` throws ``IOError`` with
+    /// `EINVAL` (a read of 0 bytes would look like end of stream).
     nonisolated(nonsending)
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         try await handle.readStream(into: buffer)

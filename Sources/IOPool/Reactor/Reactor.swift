@@ -114,22 +114,35 @@ final class Reactor: @unchecked Sendable {
     /// Registers `fd` edge-triggered for read and write readiness: for `loop` (confined), or, with
     /// `loop == nil`, with this shared reactor.
     func register(fd: CInt, loop: IOThread?, isStream: Bool) throws(IOError) -> Registration {
+        let registration = makeRegistration(fd: fd, loop: loop, isStream: isStream)
+        try add(registration)
+        return registration
+    }
+
+    /// A registration for `fd` that is not yet in the epoll set (see `add`): a socket publishes it
+    /// first, so that of several threads making its first operations exactly one adds it.
+    func makeRegistration(fd: CInt, loop: IOThread?, isStream: Bool) -> Registration {
         precondition((loop == nil) == isShared, "a registration's mode must match its reactor's")
-        return try withTable { () throws(IOError) in
-            if stopped { throw IOError.loopStopped("register") }
+        let id = withTable { () -> UInt32 in
             nextRegistrationID &+= 1
-            let registration = Registration(
-                fd: fd, id: nextRegistrationID, loop: loop, sharedReactor: loop == nil ? self : nil, isStream: isStream)
+            return nextRegistrationID
+        }
+        return Registration(fd: fd, id: id, loop: loop, sharedReactor: loop == nil ? self : nil, isStream: isStream)
+    }
+
+    /// Adds `registration` to the epoll set and the table.
+    func add(_ registration: Registration) throws(IOError) {
+        try withTable { () throws(IOError) in
+            if stopped { throw IOError.loopStopped("register") }
             var event = epoll_event()
             event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
-            event.data.u64 = UInt64(registration.id) << 32 | UInt64(UInt32(bitPattern: fd))
-            _ = try syscall("epoll_ctl(ADD)") { epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) }
-            let index = Int(fd)
+            event.data.u64 = UInt64(registration.id) << 32 | UInt64(UInt32(bitPattern: registration.fd))
+            _ = try syscall("epoll_ctl(ADD)") { epoll_ctl(epollFD, EPOLL_CTL_ADD, registration.fd, &event) }
+            let index = Int(registration.fd)
             if index >= table.count {
                 table.append(contentsOf: repeatElement(nil, count: max(index + 1, table.count * 2) - table.count))
             }
             table[index] = registration
-            return registration
         }
     }
 
@@ -145,8 +158,8 @@ final class Reactor: @unchecked Sendable {
         registration.fail(failure)
     }
 
-    /// Takes a registration that was never used out of the table and the epoll set (a socket whose
-    /// first operations raced to register it, and this one lost).
+    /// Takes a registration out of the table and the epoll set, failing its waiters as closed (a
+    /// socket that was closed while its first operation added it).
     func remove(_ registration: Registration) {
         withTable {
             let index = Int(registration.fd)

@@ -1,5 +1,6 @@
 import CIOPoolShims
 import Glibc
+import SystemPackage
 
 /// One suspended reader or writer: the task's continuation and an id, so that a late cancellation
 /// or close can tell whether the waiter it targets is still the one in the slot.
@@ -13,7 +14,8 @@ struct Waiter {
 }
 
 /// A file descriptor's registration with a reactor: edge-triggered readiness and at most one
-/// waiting reader and one waiting writer.
+/// waiting reader and one waiting writer (the socket's `DirectionGate`s let one operation per
+/// direction at a time reach the registration, and queue the others).
 ///
 /// Two modes, one type:
 /// - **Confined** (`loop != nil`): registered with an IOThread's reactor. Every stored property is
@@ -267,10 +269,11 @@ final class Registration: @unchecked Sendable {
     private func install(_ waiter: Waiter, _ interest: Interest) {
         switch interest {
         case .read:
-            precondition(reader == nil, "two tasks are reading from fd \(fd) at once; a socket supports one reader and one writer at a time")
+            // An invariant, not a caller's misuse: SocketHandle's read gate admits one operation.
+            precondition(reader == nil, "two waiting readers on fd \(fd): the direction gate let two operations through")
             reader = waiter
         case .write:
-            precondition(writer == nil, "two tasks are writing to fd \(fd) at once; a socket supports one reader and one writer at a time")
+            precondition(writer == nil, "two waiting writers on fd \(fd): the direction gate let two operations through")
             writer = waiter
         }
     }
@@ -321,14 +324,21 @@ final class Registration: @unchecked Sendable {
     }
 
     /// Why waits end without readiness.
-    enum Failure {
+    enum Failure: Equatable {
         /// The socket was closed.
         case closed
         /// The loop (or the pool owning the shared driver) shut down.
         case loopStopped
+        /// The registration could not be added to the epoll set (after it was published to other
+        /// tasks; see `SocketHandle.owner`): its operations fail with the add's error.
+        case unregistered(errno: Errno, detail: String?)
 
         func error(_ operation: StaticString) -> IOError {
-            self == .closed ? .closed("\(operation)") : .loopStopped("\(operation)")
+            switch self {
+            case .closed: .closed("\(operation)")
+            case .loopStopped: .loopStopped("\(operation)")
+            case .unregistered(let errno, let detail): IOError(errno: errno, operation: "\(operation)", detail: detail)
+            }
         }
     }
 
