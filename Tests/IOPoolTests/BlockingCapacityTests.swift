@@ -33,6 +33,7 @@ import Testing
         let waiter = Task { try await capacity.acquire() }
         try await waitUntil { capacity.snapshot.waiting == 1 }
         waiter.cancel()
+        try await waitUntil { capacity.snapshot.waiting == 0 }
         await #expect(throws: CancellationError.self) { try await waiter.value }
         #expect(capacity.snapshot == (running: 1, waiting: 0))
         capacity.release()
