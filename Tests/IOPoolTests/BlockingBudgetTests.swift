@@ -63,18 +63,15 @@ import Testing
         }
     }
 
-    /// `shutdown()` cancels sections waiting for capacity: with `maxBlocking: 1` and three 300 ms
-    /// sections, only the first one's body runs, the other two throw `CancellationError`, and
-    /// shutdown takes about one section (not three).
+    /// `shutdown()` cancels sections waiting for capacity: with `maxBlocking: 1` and three
+    /// sections, while the first one's body still blocks, the other two throw `CancellationError`
+    /// and their bodies never run; shutdown then ends with the first section.
     @Test func workStealingShutdownCancelsSectionsWaitingForCapacity() async throws {
         let pool = try WorkStealingPool(configuration: .init(threadCount: 2, maxBlocking: 1))
         let outcome = SectionOutcomes()
         for _ in 0..<3 { try pool.spawn { await outcome.run() } }
         try await waitUntil { pool.metrics.blockingRunning == 1 && pool.metrics.blockingWaiting == 2 }
-        let elapsed = await ContinuousClock().measure { await pool.shutdown() }
-        #expect(outcome.bodiesRun.count == 1)
-        #expect(outcome.cancelled.count == 2)
-        #expect(elapsed < .milliseconds(900), "three sections ran one after the other")
+        try await outcome.expectShutdownCancelsTheWaiters { await pool.shutdown() }
     }
 
     /// The same on an IOThreadPool with `maxBlocking: 1`.
@@ -84,10 +81,7 @@ import Testing
         let outcome = SectionOutcomes()
         for _ in 0..<3 { try pool.spawn { await outcome.run() } }
         try await waitUntil { capacity.snapshot == (running: 1, waiting: 2) }
-        let elapsed = await ContinuousClock().measure { await pool.shutdown() }
-        #expect(outcome.bodiesRun.count == 1)
-        #expect(outcome.cancelled.count == 2)
-        #expect(elapsed < .milliseconds(900), "three sections ran one after the other")
+        try await outcome.expectShutdownCancelsTheWaiters { await pool.shutdown() }
     }
 
     /// A cancelled task does not start a section, in each context, even with capacity free.
@@ -135,19 +129,35 @@ final class Occupancy: Sendable {
     var total: Int { entered.load(ordering: .relaxed) }
 }
 
-/// A 300 ms blocking section that records whether its body ran or the call was cancelled.
+/// Blocking sections that wait for `gate` and record whether their body ran or the call was
+/// cancelled.
 final class SectionOutcomes: Sendable {
     let bodiesRun = Counter()
     let cancelled = Counter()
+    let gate = DispatchSemaphore(value: 0)
 
     func run() async {
         do {
             try await blocking {
                 bodiesRun.increment()
-                usleep(300_000)
+                gate.wait()
             }
         } catch {
             if error is CancellationError { cancelled.increment() }
         }
+    }
+
+    /// With one section in its body and two waiting: `shutdown` cancels the two waiting while the
+    /// first body still blocks, then returns once that body is let go.
+    func expectShutdownCancelsTheWaiters(
+        sourceLocation: SourceLocation = #_sourceLocation, _ shutdown: @escaping @Sendable () async -> Void
+    ) async throws {
+        let shutdownTask = Task { await shutdown() }
+        defer { for _ in 0..<3 { gate.signal() } }  // lets every body go, even when the test fails
+        try await waitUntil(sourceLocation: sourceLocation) { cancelled.count == 2 }
+        #expect(bodiesRun.count == 1, sourceLocation: sourceLocation)
+        gate.signal()
+        await shutdownTask.value
+        #expect(bodiesRun.count == 1, sourceLocation: sourceLocation)
     }
 }
