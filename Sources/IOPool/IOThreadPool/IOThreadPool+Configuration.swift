@@ -8,8 +8,11 @@ extension IOThreadPool {
         /// 15 bytes Linux allows.
         public var threadNamePrefix: String
         /// Most `blocking { }` sections running at once on this pool's threads; later ones wait,
-        /// first come first served. Each section hands its loop to another thread, so this bounds
-        /// those threads too. Default 512, as tokio's `max_blocking_threads`. Must be at least 1.
+        /// first come first served (a waiting task that is cancelled, e.g. by ``IOThreadPool/shutdown()``,
+        /// leaves the line and throws `CancellationError`). Each section hands its loop to another
+        /// thread, so this bounds those threads too. Per pool, as ``WorkStealingPool/Configuration/maxBlocking``;
+        /// code outside any pool has ``OffPoolBlocking/maxBlocking``. Default 512, as tokio's
+        /// `max_blocking_threads`. Must be at least 1.
         public var maxBlocking: Int
         /// Stack size of each thread in bytes; `nil` keeps the system default.
         public var stackSize: Int?

@@ -206,7 +206,8 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
 
     /// Cancels every live task spawned on the pool, waits for them to unwind, then stops the
     /// threads. A task inside `blocking { }` finishes its blocking call first (a synchronous call
-    /// cannot be interrupted). Idempotent; escalates a graceful shutdown in progress.
+    /// cannot be interrupted); one still waiting for blocking capacity throws `CancellationError`
+    /// without running its call. Idempotent; escalates a graceful shutdown in progress.
     public func shutdown() async {
         preconditionNotOnPool("shutdown()")
         await accounting.cancelAll()
