@@ -152,6 +152,7 @@ final class SectionOutcomes: Sendable {
     func expectShutdownCancelsTheWaiters(
         sourceLocation: SourceLocation = #_sourceLocation, _ shutdown: @escaping @Sendable () async -> Void
     ) async throws {
+        try await waitUntil(sourceLocation: sourceLocation) { bodiesRun.count == 1 }  // holds the unit
         let shutdownTask = Task { await shutdown() }
         defer { for _ in 0..<3 { gate.signal() } }  // lets every body go, even when the test fails
         try await waitUntil(sourceLocation: sourceLocation) { cancelled.count == 2 }
