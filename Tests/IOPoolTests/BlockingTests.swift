@@ -286,7 +286,7 @@ extension BlockingTests {
     /// as a race inside the runtime's continuation (swiftlang/swift#57803). The trap does not depend
     /// on it: it is about what holds `body` after the resume.
     @Test func offPoolCallsReleaseTheirBodyBeforeReturning() async throws {
-        for index in 0..<300 {
+        for index in 0..<1_000 {
             let captured = [index]
             #expect(try await blocking { usleep(100); return captured[0] } == index)
         }
