@@ -53,7 +53,7 @@ import Testing
         try await waitUntil { blocking.count == 1 }
         let refusalsBefore = refusals.count  // worker 0 may have woken worker 1 as it found the blocker
         let job = try pool.spawn { WorkStealingPool.current === pool }
-        #expect(refusals.count == refusalsBefore + 1)  // the spawn woke worker 1, whose thread was refused
+        #expect(refusals.count > refusalsBefore)  // the spawn woke worker 1, whose thread was refused
         release.signal()
         await blocker.value
         #expect(await job.value)

@@ -259,11 +259,17 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
 
     // MARK: Threads
 
-    /// Starts (or reuses) a thread for a worker that has none. If the OS refuses, the worker goes
-    /// back to sleep without a thread (a later wake-up tries again) and the job that woke it runs on
-    /// a worker that has one: the first worker holds a thread from `init` to shutdown.
-    func startThread(for worker: Worker) {
-        try? startThreadOrThrow(for: worker)
+    /// Starts (or reuses) a thread for a worker that has none; false if the OS refused. The worker
+    /// then goes back to sleep without a thread (a later wake-up tries again) and the job that woke
+    /// it runs on a worker that has one (`notifyParked` wakes another): the first worker holds a
+    /// thread from `init` to shutdown.
+    func startThread(for worker: Worker) -> Bool {
+        do {
+            try startThreadOrThrow(for: worker)
+            return true
+        } catch {
+            return false
+        }
     }
 
     private func startThreadOrThrow(for worker: Worker) throws(IOPoolError) {
