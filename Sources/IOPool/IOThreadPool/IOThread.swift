@@ -84,6 +84,8 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
 
     let reactor: Reactor
     let accounting: TaskAccounting
+    /// The pool's budget of `blocking { }` sections (``IOThreadPool/Configuration/maxBlocking``).
+    let blockingCapacity: BlockingCapacity
     let counters = IOThreadCounters()
 
     enum LoopJob {
@@ -136,10 +138,11 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     private var selfPointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
     private lazy var isolation = IOThreadIsolation(thread: self)
 
-    init(index: Int, name: String, accounting: TaskAccounting) throws(IOError) {
+    init(index: Int, name: String, accounting: TaskAccounting, blockingCapacity: BlockingCapacity) throws(IOError) {
         self.index = index
         self.name = name
         self.accounting = accounting
+        self.blockingCapacity = blockingCapacity
         self.reactor = try Reactor()
         _ = isolation  // created here, before any other thread can race to create it
     }
@@ -271,8 +274,9 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         exited.set()
     }
 
-    /// `blocking { }` on this loop: hands the loop (its queues, reactor and timers) to a reserve
-    /// thread, which goes on with `driveLoop` where this thread leaves it, runs `body` here, and
+    /// `blocking { }` on this loop: takes a unit of the pool's blocking capacity (waiting in line if
+    /// none is free), hands the loop (its queues, reactor and timers) to a reserve thread, which goes
+    /// on with `driveLoop` where this thread leaves it, runs `body` here, gives the unit back, and
     /// resumes the task on the loop afterwards. Loop thread only.
     ///
     /// The loop's confined state passes between the threads through the reserve's mutex (this
@@ -280,8 +284,13 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     /// this thread checks after every job that it still runs the loop (`runLocalJobs`).
     func runBlocking<Value, Failure: Error>(
         _ body: sending () throws(Failure) -> Value
-    ) async throws(Failure) -> sending Value {
+    ) async throws -> sending Value {
         precondition(isCurrent, "runBlocking must be called on the loop's thread")
+        try await blockingCapacity.acquire()
+        // Waiting may have moved the task (it resumes where it prefers to run): look again.
+        guard isCurrent else {
+            return try await BlockingHandOff.runOnBlockingThread(body, releasing: blockingCapacity)
+        }
         ciopool_current_thread_set(nil)
         do {
             try BlockingHandOff.reserve.run { [self] in
@@ -290,9 +299,11 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
             }
         } catch {
             ciopool_current_thread_set(selfPointer)  // no thread to take over: block the loop
+            defer { blockingCapacity.release() }
             return try body()
         }
         let result = Result { () throws(Failure) in try body() }
+        blockingCapacity.release()
         await BlockingHandOff.suspendUntilJobReturns()
         return try result.get()
     }

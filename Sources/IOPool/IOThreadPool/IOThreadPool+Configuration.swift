@@ -7,6 +7,13 @@ extension IOThreadPool {
         /// Threads are named `threadNamePrefix` + 1-based index (e.g. `iopool-1`), truncated to the
         /// 15 bytes Linux allows.
         public var threadNamePrefix: String
+        /// Most `blocking { }` sections running at once on this pool's threads; later ones wait,
+        /// first come first served (a waiting task that is cancelled, e.g. by ``IOThreadPool/shutdown()``,
+        /// leaves the line and throws `CancellationError`). Each section hands its loop to another
+        /// thread, so this bounds those threads too. Per pool, as ``WorkStealingPool/Configuration/maxBlocking``;
+        /// code outside any pool has ``OffPoolBlocking/maxBlocking``. Default 512, as tokio's
+        /// `max_blocking_threads`. Must be at least 1.
+        public var maxBlocking: Int
         /// Stack size of each thread in bytes; `nil` keeps the system default.
         public var stackSize: Int?
         /// Runs on each pool thread before its loop starts, given the thread's 0-based index; also
@@ -19,12 +26,14 @@ extension IOThreadPool {
         public init(
             threadCount: Int = IOThreadPool.Configuration.defaultThreadCount,
             threadNamePrefix: String = "iopool-",
+            maxBlocking: Int = 512,
             stackSize: Int? = nil,
             afterStart: (@Sendable (Int) -> Void)? = nil,
             beforeStop: (@Sendable (Int) -> Void)? = nil
         ) {
             self.threadCount = threadCount
             self.threadNamePrefix = threadNamePrefix
+            self.maxBlocking = maxBlocking
             self.stackSize = stackSize
             self.afterStart = afterStart
             self.beforeStop = beforeStop

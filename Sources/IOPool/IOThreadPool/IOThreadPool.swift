@@ -38,11 +38,15 @@ public final class IOThreadPool: Sendable {
     /// Starts the threads; returns once every thread's loop is running.
     /// - Throws: ``IOPoolError/threadStartFailed(name:errno:)`` if the OS refuses a thread (the
     ///   threads already started are stopped first), ``IOPoolError/invalidConfiguration(_:)`` for a
-    ///   thread count below 1.
+    ///   thread count or `maxBlocking` below 1.
     public init(configuration: Configuration = Configuration()) throws(IOPoolError) {
         guard configuration.threadCount >= 1 else {
             throw .invalidConfiguration("threadCount must be at least 1, got \(configuration.threadCount)")
         }
+        guard configuration.maxBlocking >= 1 else {
+            throw .invalidConfiguration("maxBlocking must be at least 1, got \(configuration.maxBlocking)")
+        }
+        let blockingCapacity = BlockingCapacity(limit: configuration.maxBlocking)
         let name = "IOThreadPool(\(configuration.threadNamePrefix)*)"
         let accounting = TaskAccounting(poolName: name)
         var threads: [IOThread] = []
@@ -52,7 +56,7 @@ public final class IOThreadPool: Sendable {
                 do {
                     thread = try IOThread(
                         index: index, name: PThread.truncatedName("\(configuration.threadNamePrefix)\(index + 1)"),
-                        accounting: accounting)
+                        accounting: accounting, blockingCapacity: blockingCapacity)
                 } catch {
                     throw IOPoolError.threadStartFailed(name: "\(configuration.threadNamePrefix)\(index + 1)", errno: error.errno)
                 }

@@ -47,6 +47,9 @@ final class ThreadReserve: @unchecked Sendable {
     private let state = Locked(State())
     /// Set once stopping and no thread is alive.
     private let stopped = AsyncEvent()
+    /// Test probe: called before each new thread starts, with the reserve's lock held; an errno
+    /// makes that start fail as if `pthread_create` had returned it.
+    let startProbe = Locked<(@Sendable () -> Errno?)?>(nil)
 
     init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -69,6 +72,7 @@ final class ThreadReserve: @unchecked Sendable {
             let id = state.nextID
             let name = PThread.truncatedName("\(configuration.namePrefix)\(id)")
             do throws(Errno) {
+                if let refusal = startProbe.withLock({ $0 })?() { throw refusal }
                 state.handles[id] = try PThread.start(name: name, stackSize: configuration.stackSize) { [self] in
                     threadMain(id: id, first: work)
                 }

@@ -11,29 +11,55 @@ import CIOPoolShims
 /// }
 /// ```
 ///
-/// Where the caller runs decides how:
-/// - **On a ``WorkStealingPool`` worker**: takes a unit of the pool's blocking capacity
-///   (``WorkStealingPool/Configuration/maxBlocking``; if all are taken, waits in line), hands the
-///   worker (its queues and identity) to a backup thread (an idle one, or a new one), runs `body` on
-///   the current thread, and resumes the task on the pool afterwards. The current thread becomes a
-///   backup thread. tokio-threadpool's `blocking`, tokio's `block_in_place`.
-/// - **On an ``IOThread``**: hands the loop (its queues, reactor and timers) to a fresh thread, so
+/// Every context has a budget of sections that may run at once; a call that finds it exhausted
+/// waits in line, first come first served, and holds its unit only while `body` runs:
+/// ``WorkStealingPool/Configuration/maxBlocking`` and ``IOThreadPool/Configuration/maxBlocking``
+/// per pool, ``OffPoolBlocking/maxBlocking`` for code outside any pool (default 512 each, as tokio's
+/// `max_blocking_threads`). Threads follow the budget: no more than about one per running section.
+///
+/// Where the caller runs decides how `body` runs:
+/// - **On a ``WorkStealingPool`` worker**: hands the worker (its queues and identity) to a backup
+///   thread (an idle one, or a new one), runs `body` on the current thread, and resumes the task on
+///   the pool afterwards. The current thread becomes a backup thread. tokio-threadpool's
+///   `blocking`, tokio's `block_in_place`.
+/// - **On an ``IOThread``**: hands the loop (its queues, reactor and timers) to another thread, so
 ///   the loop keeps serving its sockets while `body` blocks, then resumes the task on the loop.
 /// - **Anywhere else** (Swift's global executor, an actor): runs `body` on a dedicated blocking
 ///   thread, never on Swift's cooperative pool, and resumes the task afterwards.
 ///
-/// `body` runs to completion: cancelling the task does not interrupt it.
-/// - Throws: whatever `body` throws.
+/// Cancellation: a cancelled task does not start a section. If the task is cancelled before `body`
+/// starts (at the call, or while it waits for a unit, e.g. because its pool's ``WorkStealingPool/shutdown()``
+/// cancelled it), `blocking` throws `CancellationError` and `body` never runs. Once `body` has
+/// started it runs to completion: cancellation does not interrupt it.
+/// - Throws: `CancellationError` as above; otherwise whatever `body` throws.
 public func blocking<Value, Failure: Error>(
     _ body: sending () throws(Failure) -> Value
-) async throws(Failure) -> sending Value {
+) async throws -> sending Value {
     if let pool = WorkStealingPool.current {
         return try await pool.runBlocking(body)
     }
     if let loop = IOThread.current {
         return try await loop.runBlocking(body)
     }
-    return try await BlockingHandOff.runOnBlockingThread(body)
+    return try await BlockingHandOff.runOffPool(body, budget: OffPoolBlocking.capacity)
+}
+
+/// The budget of `blocking { }` outside any pool (on Swift's global executor, on an actor that is
+/// not pinned to an ``IOThread``): one for the whole process.
+public enum OffPoolBlocking {
+    static let capacity = BlockingCapacity(limit: 512)
+
+    /// Most off-pool `blocking { }` sections running at once, process-wide; later ones wait, first
+    /// come first served. Default 512, as tokio's `max_blocking_threads`. May be changed at any
+    /// time: a higher limit admits waiting calls at once, a lower one takes effect as running
+    /// sections end. Must be at least 1.
+    public static var maxBlocking: Int {
+        get { capacity.limit }
+        set {
+            precondition(newValue >= 1, "OffPoolBlocking.maxBlocking must be at least 1, got \(newValue)")
+            capacity.limit = newValue
+        }
+    }
 }
 
 /// The machinery `blocking { }` shares between its three cases.
@@ -65,26 +91,45 @@ enum BlockingHandOff {
         return true
     }
 
-    /// Holds a value for a hand-over between two threads that a continuation orders (the caller is
-    /// suspended until the other thread has finished with it), which is why it is `@unchecked Sendable`.
-    private final class Slot<Value>: @unchecked Sendable {
-        var value: Value
-        init(_ value: Value) { self.value = value }
+    /// One call handed to a reserve thread. The calling task is suspended until that thread has
+    /// finished with it, which orders every access; hence `@unchecked Sendable`.
+    private final class HandedOverCall<Value, Failure: Error>: @unchecked Sendable {
+        private var body: (() throws(Failure) -> Value)?
+        var result: Result<Value, Failure>?
+
+        init(_ body: @escaping () throws(Failure) -> Value) { self.body = body }
+
+        /// Runs the body and drops it. Not inlined, so that the local reference to the body is
+        /// released when this returns, before the caller resumes the task: once resumed, the task
+        /// leaves `withoutActuallyEscaping`, which traps if anything still holds the closure.
+        @inline(never)
+        func run() {
+            let body = self.body.take()!
+            result = Result { () throws(Failure) in try body() }
+        }
     }
 
-    /// Runs `body` on a reserve thread while the calling task waits.
+    /// Off-pool `blocking { }`: takes a unit of `budget`, then runs `body` on a reserve thread.
+    static func runOffPool<Value, Failure: Error>(
+        _ body: sending () throws(Failure) -> Value, budget: BlockingCapacity
+    ) async throws -> sending Value {
+        try await budget.acquire()
+        return try await runOnBlockingThread(body, releasing: budget)
+    }
+
+    /// Runs `body` on a reserve thread while the calling task waits, and gives the caller's unit of
+    /// `capacity` back as soon as `body` returns.
     static func runOnBlockingThread<Value, Failure: Error>(
-        _ body: sending () throws(Failure) -> Value
-    ) async throws(Failure) -> sending Value {
-        // `body` does not escape: the task waits below until the other thread has run it.
-        try await withoutActuallyEscaping(body) { (escaping) async throws(Failure) -> sending Value in
-            let call = Slot<(() throws(Failure) -> Value)?>(escaping)
-            let result = Slot<Result<Value, Failure>?>(nil)
+        _ body: sending () throws(Failure) -> Value, releasing capacity: BlockingCapacity
+    ) async throws -> sending Value {
+        // `body` does not escape: the task waits below until the other thread has run and dropped it.
+        try await withoutActuallyEscaping(body) { (escaping) async throws -> sending Value in
+            let call = HandedOverCall(escaping)
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                // Captures `call`, never `escaping`: the reserve thread may hold `work` after it ran.
                 let work: @Sendable () -> Void = {
-                    let body = call.value!
-                    call.value = nil
-                    result.value = Result { () throws(Failure) in try body() }
+                    call.run()
+                    capacity.release()
                     continuation.resume()
                 }
                 do {
@@ -93,7 +138,7 @@ enum BlockingHandOff {
                     work()  // no thread could start: block here rather than fail the call
                 }
             }
-            return try result.value.take()!.get()
+            return try call.result.take()!.get()
         }
     }
 }
@@ -102,12 +147,11 @@ extension WorkStealingPool {
     /// `blocking { }` on one of this pool's workers.
     func runBlocking<Value, Failure: Error>(
         _ body: sending () throws(Failure) -> Value
-    ) async throws(Failure) -> sending Value {
-        await capacity.acquire()
+    ) async throws -> sending Value {
+        try await capacity.acquire()
         // Waiting may have moved the task: look again at where it runs.
         guard let thread = WorkerThread.current, thread.pool === self, let worker = thread.worker else {
-            defer { capacity.release() }
-            return try await BlockingHandOff.runOnBlockingThread(body)
+            return try await BlockingHandOff.runOnBlockingThread(body, releasing: capacity)
         }
         let handedOff = handOff(worker, from: thread)
         let result = Result { () throws(Failure) in try body() }

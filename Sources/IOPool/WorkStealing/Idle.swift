@@ -69,12 +69,14 @@ final class Idle: Sendable {
         }
     }
 
-    /// `workerToNotify()` chose `index` but its thread could not start: it goes back to sleep.
+    /// `workerToNotify()` chose `index` but its thread could not start: it goes back to sleep, at
+    /// the far end of the line, so that the next notification wakes a worker that has a thread
+    /// (appended last, it would be chosen again and again while a parked worker sleeps on).
     func threadStartFailed(_ index: Int) {
         sleepers.withLock { sleepers in
             state.wrappingSubtract(Idle.unparkedOne | 1, ordering: .sequentiallyConsistent)
             sleepers.started[index] = false
-            sleepers.indices.append(index)
+            sleepers.indices.insert(index, at: 0)
         }
     }
 

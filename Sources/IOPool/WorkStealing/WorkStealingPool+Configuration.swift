@@ -4,8 +4,10 @@ extension WorkStealingPool {
         /// Number of workers (threads running jobs at once, blocking sections aside). Default: the
         /// CPUs this process may use. Must be at least 1.
         public var threadCount: Int
-        /// Most `blocking { }` sections running at once; later ones wait, first come first served.
-        /// Default 512, as tokio's `max_blocking_threads`. Must be at least 1.
+        /// Most `blocking { }` sections running at once on this pool's workers; later ones wait,
+        /// first come first served (a waiting task that is cancelled, e.g. by ``WorkStealingPool/shutdown()``,
+        /// leaves the line and throws `CancellationError`). Default 512, as tokio's
+        /// `max_blocking_threads`. Must be at least 1.
         public var maxBlocking: Int
         /// How long a backup thread (one that finished a blocking section, or an idle one) waits for
         /// a worker to take over before it exits. Default 10 s, as tokio's `thread_keep_alive`.

@@ -45,15 +45,19 @@ extension WorkStealingPool {
     }
 
     /// Wakes one parked worker if the policy says so (see `Idle`), starting its thread if needed.
+    /// If the OS refuses the thread, the next worker in line is tried (a parked one with a thread
+    /// comes first then), so the job that asked is not left waiting while a worker sleeps.
     func notifyParked() {
-        guard let (index, needsThread) = idle.workerToNotify() else { return }
-        let worker = workers[index]
-        if needsThread {
+        for _ in 0..<workers.count {
+            guard let (index, needsThread) = idle.workerToNotify() else { return }
+            let worker = workers[index]
+            guard needsThread else {
+                worker.counters.unparks.add(1)
+                worker.parker.unpark(driver: driver)
+                return
+            }
             worker.isSearching = true  // a notified worker starts out searching (`Idle.workerToNotify`)
-            startThread(for: worker)
-        } else {
-            worker.counters.unparks.add(1)
-            worker.parker.unpark(driver: driver)
+            if startThread(for: worker) { return }
         }
     }
 

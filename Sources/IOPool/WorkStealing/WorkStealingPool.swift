@@ -37,7 +37,11 @@ import Synchronization
 /// - With nothing found, it parks (`Parker`): the first parking worker to get the shared driver
 ///   blocks in `epoll_pwait2` (timers included), the others on their condition variables.
 ///   Wake-ups follow `Idle`'s policy: one sleeper per new job, only when nobody searches.
-/// - Threads start lazily: a worker gets a thread when it is first woken.
+/// - Threads start lazily: a worker gets a thread when it is first woken, except the first one,
+///   whose thread starts in `init`. So a configuration the OS refuses (a stack size it cannot give)
+///   throws there, as ``IOThreadPool``'s does, and until shutdown some thread always holds a worker:
+///   if the OS refuses a thread later, the worker that needed it goes back to sleep and its job
+///   waits in the inject queue for a worker that has one. No job is lost and nothing traps.
 ///
 /// ## Shutdown (design)
 ///
@@ -91,9 +95,11 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     /// Workers held by a thread now.
     var activeWorkerCount: Int { lifecycle.withLock { $0.activeWorkers } }
 
-    /// Builds the pool. No thread starts until work arrives.
+    /// Builds the pool and starts its first worker's thread (the others start when work arrives).
     /// - Throws: ``IOPoolError/invalidConfiguration(_:)`` for a thread count or `maxBlocking` below 1,
-    ///   ``IOPoolError/reactorFailed(_:)`` if the shared epoll instance cannot be created.
+    ///   ``IOPoolError/reactorFailed(_:)`` if the shared epoll instance cannot be created,
+    ///   ``IOPoolError/threadStartFailed(name:errno:)`` if the OS refuses the first thread (e.g. the
+    ///   configured `stackSize`).
     public init(configuration: Configuration = Configuration()) throws(IOPoolError) {
         guard configuration.threadCount >= 1 else {
             throw .invalidConfiguration("threadCount must be at least 1, got \(configuration.threadCount)")
@@ -119,6 +125,23 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
                 namePrefix: configuration.threadNamePrefix, stackSize: configuration.stackSize,
                 keepAliveNanoseconds: configuration.keepAlive.wholeNanoseconds,
                 afterStart: configuration.afterStart, beforeStop: configuration.beforeStop))
+        try startFirstWorker()
+    }
+
+    /// Wakes the first worker the way a first job would (`Idle` counts it woken and searching), so
+    /// its thread starts now; it finds nothing and parks.
+    private func startFirstWorker() throws(IOPoolError) {
+        guard let (index, needsThread) = idle.workerToNotify(), needsThread else {
+            preconditionFailure("a new pool has only sleeping workers without threads")
+        }
+        let worker = workers[index]
+        worker.isSearching = true
+        do {
+            try startThreadOrThrow(for: worker)
+        } catch {
+            driver.stop()  // nothing waits on it yet: this only closes its descriptors
+            throw error
+        }
     }
 
     /// The pool whose worker runs the calling code, if any.
@@ -183,7 +206,8 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
 
     /// Cancels every live task spawned on the pool, waits for them to unwind, then stops the
     /// threads. A task inside `blocking { }` finishes its blocking call first (a synchronous call
-    /// cannot be interrupted). Idempotent; escalates a graceful shutdown in progress.
+    /// cannot be interrupted); one still waiting for blocking capacity throws `CancellationError`
+    /// without running its call. Idempotent; escalates a graceful shutdown in progress.
     public func shutdown() async {
         preconditionNotOnPool("shutdown()")
         await accounting.cancelAll()
@@ -240,8 +264,20 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
 
     // MARK: Threads
 
-    /// Starts (or reuses) a thread for a worker that has none.
-    func startThread(for worker: Worker) {
+    /// Starts (or reuses) a thread for a worker that has none; false if the OS refused. The worker
+    /// then goes back to sleep without a thread (a later wake-up tries again) and the job that woke
+    /// it runs on a worker that has one (`notifyParked` wakes another): the first worker holds a
+    /// thread from `init` to shutdown.
+    func startThread(for worker: Worker) -> Bool {
+        do {
+            try startThreadOrThrow(for: worker)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    private func startThreadOrThrow(for worker: Worker) throws(IOPoolError) {
         let admitted = lifecycle.withLock { state -> Bool in
             if state.stopping { return false }
             state.activeWorkers += 1
@@ -251,14 +287,10 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
         do {
             try reserve.run { [self] in runThread(holding: worker) }
         } catch {
-            let noneRunning = lifecycle.withLock { state -> Bool in
-                state.activeWorkers -= 1
-                return state.activeWorkers == 0 && !state.stopping
-            }
             idle.threadStartFailed(worker.index)
-            if noneRunning, !isShuttingDown {
-                fatalError("\(name) could not start any worker thread, so its tasks can never run: \(error)")
-            }
+            // Released as a thread leaving at shutdown would be: the last one lets shutdown go on.
+            workerReleased()
+            throw error
         }
     }
 

@@ -26,7 +26,9 @@ enum BlockingBenchmark {
             switch runtime {
             case .workStealing(let pool):
                 background.append(try pool.spawn {
-                    while running.isSet { await blocking { _ = usleep(blockMicroseconds) } }
+                    while running.isSet {
+                        do { try await blocking { _ = usleep(blockMicroseconds) } } catch { break }  // cancelled
+                    }
                 })
             case .global:
                 background.append(Task.detached {
