@@ -109,7 +109,7 @@ import Testing
 
 /// Polls `condition` every millisecond; fails the test (throws) if it is still false after `seconds`.
 func waitUntil(
-    seconds: Double = 5, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
+    seconds: Double = 20, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while !condition() {

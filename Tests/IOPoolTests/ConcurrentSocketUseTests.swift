@@ -130,7 +130,9 @@ struct ConcurrentSocketUseTests {
         let big = distinctMessage(1, count: 1 << 20)
         let small = (2...4).map { distinctMessage($0, count: 64 << 10) }
         let a = try pool.spawn { try await writing.write(big) }
-        // A holds the turn once B can queue; each later writer is started once the one before it queued.
+        // A holds the turn (it waits for the peer) before B starts: on another thread B could
+        // otherwise take the turn first and finish. Each later writer starts once the one before it queued.
+        try await waitUntilPending(writing.handle, .write)
         var queued: [Task<Void, any Error>] = []
         for (index, message) in small.enumerated() {
             queued.append(try pool.spawn { try await writing.write(message) })

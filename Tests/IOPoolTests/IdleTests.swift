@@ -105,8 +105,9 @@ import Testing
         #expect(idle.unparkedCount == 1)
     }
 
-    /// A worker whose thread could not start goes back to the sleepers, and the next notification
-    /// tries to start its thread again.
+    /// A worker whose thread could not start goes back to the sleepers, at the far end of the
+    /// line: the next notification tries another sleeper first (one that may have a thread), and
+    /// the refused worker's thread is tried again once its turn comes.
     @Test func aFailedThreadStartLeavesTheWorkerASleeperWithoutThread() throws {
         let idle = Idle(workerCount: 2)
         let worker = try #require(idle.workerToNotify())
@@ -114,6 +115,9 @@ import Testing
         #expect(idle.unparkedCount == 0)
         #expect(idle.searchingCount == 0)
         #expect(idle.isParked(worker.index))
+        let other = try #require(idle.workerToNotify())
+        #expect(other.index != worker.index, "the refused worker was chosen again before the others")
+        idle.threadStartFailed(other.index)
         let retry = try #require(idle.workerToNotify())
         #expect(retry.index == worker.index)
         #expect(retry.needsThread)
