@@ -39,11 +39,17 @@ public struct IOError: Error, Sendable, Hashable, CustomStringConvertible {
         IOError(errno: .badFileDescriptor, operation: operation, detail: "the socket is closed")
     }
 
-    /// The IOThread that a socket is registered with has shut down.
+    /// The IOThread the operation waits on (the one a socket registered with, or whose timers a
+    /// sleep uses) has shut down.
     static func loopStopped(_ operation: String) -> IOError {
         IOError(
             errno: .canceled, operation: operation,
-            detail: "the IOThread this socket is registered with has shut down; sockets stay with the thread that first awaited them")
+            detail: "the IOThread it waits on has shut down (a socket stays with the thread that first awaited it)")
+    }
+
+    /// The WorkStealingPool whose shared driver the operation waits on has shut down.
+    static func poolStopped(_ operation: String) -> IOError {
+        IOError(errno: .canceled, operation: operation, detail: "the WorkStealingPool it waits on has shut down")
     }
 }
 

@@ -142,7 +142,11 @@ import Testing
             return errors
         }
         while started.count == 0 { await Task.yield() }
-        try await Task.sleep(for: .milliseconds(10))  // armed its first 30 s sleep (or about to)
+        // Its first 30 s sleep is armed on the loop (the probe is read on the loop itself).
+        let thread = pool.threads[0]
+        while await (Task(executorPreference: thread) { thread.pendingTimerCount }.value) == 0 {
+            try await Task.sleep(for: .milliseconds(1))
+        }
         #expect(await shutdownReturns(pool, within: 5), "the loop never finished its drain")
         let done = Flag()
         let finished = Task {
@@ -174,7 +178,8 @@ import Testing
         let returned = await shutdownReturns(pool, within: 5)
         #expect(returned, "shutdownGracefully() waited for a task the pool does not own")
         let before = yields.count
-        try await Task.sleep(for: .milliseconds(20))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while yields.count == before, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
         #expect(yields.count > before, "the yielding task stopped running after its loop closed")
         stop.set()
         await yielder.value
@@ -202,7 +207,8 @@ import Testing
             return (first, retry)
         }
         while yields.count < 10 { await Task.yield() }
-        try await Task.sleep(for: .milliseconds(10))
+        // The retrier's first sleep is armed on the pool's driver (probe), not merely about to be.
+        while pool.driver.pendingTimerCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
         #expect(await shutdownReturns(pool, within: 5), "shutdownGracefully() waited for tasks the pool does not own")
         stop.set()
         await yielder.value

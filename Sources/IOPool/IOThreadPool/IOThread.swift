@@ -175,7 +175,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
 
     /// Traps unless called on this thread's loop; makes `assumeIsolated` work for pinned actors.
     public func checkIsolated() {
-        precondition(isCurrent, "expected to run on \(name), but running on \(IOThread.current?.name ?? "a thread outside any IOThreadPool")")
+        usagePrecondition(isCurrent, "expected to run on \(name), but running on \(IOThread.current?.name ?? "a thread outside any IOThreadPool")")
     }
 
     public func isSameExclusiveExecutionContext(other: IOThread) -> Bool { self === other }

@@ -129,7 +129,7 @@ public final class IOThreadPool: Sendable {
 
     private func preconditionNotOnPool(_ function: String) {
         if let current = IOThread.current {
-            precondition(
+            usagePrecondition(
                 !threads.contains { $0 === current },
                 "\(function) awaited on \(current.name), a thread of the pool it shuts down, would wait for itself; call it from outside the pool (e.g. a plain Task)")
         }

@@ -282,7 +282,7 @@ final class SocketHandle: @unchecked Sendable {
             switch try self.owner(operation) {
             case .shared(let registration):
                 // Note the edge count first: an edge after it ends the wait at once (see `Registration`).
-                let observed = registration.edges(interest)
+                let observed = try registration.edges(interest, operation)
                 if let value = try attemptAnywhere(operation, attempt) { return value }
                 try await registration.waitForEdge(interest, after: observed, operation: operation)
                 continue
@@ -294,6 +294,9 @@ final class SocketHandle: @unchecked Sendable {
                 if let value = try attemptOnOwner(registration, interest, operation, attempt) { return value }
                 try await registration.waitReady(interest, operation: operation)
             } else {
+                // Checked before the syscall too: whether data happens to be there must not
+                // decide between a result and an error on a socket whose loop has stopped.
+                guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
                 if let value = try attemptAnywhere(operation, attempt) { return value }
                 guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
                 try await withTaskExecutorPreference(owner) {
@@ -311,8 +314,15 @@ final class SocketHandle: @unchecked Sendable {
         _ interest: Registration.Interest, _ operation: StaticString,
         _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
     ) throws(IOError) -> Value? {
-        if case .loop(let owner)? = currentOwner, owner.isCurrent, let registration {
-            return try attemptOnOwner(registration, interest, operation, attempt)
+        switch currentOwner {
+        case .loop(let owner)?:
+            if owner.isCurrent, let registration { return try attemptOnOwner(registration, interest, operation, attempt) }
+            // As in `performHoldingTurn`: a stopped owner fails the call whether or not data is there.
+            guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
+        case .shared(let registration)?:
+            guard !(registration.sharedReactor?.hasStopped ?? false) else { throw IOError.poolStopped("\(operation)") }
+        case nil:
+            break
         }
         return try attemptAnywhere(operation, attempt)
     }
@@ -324,7 +334,7 @@ final class SocketHandle: @unchecked Sendable {
         _ registration: Registration, _ interest: Registration.Interest, _ operation: StaticString,
         _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
     ) throws(IOError) -> Value? {
-        guard registration.isActive else { throw IOError.closed("\(operation)") }
+        if let failure = registration.failure { throw failure.error(operation) }  // closed, or the loop drains
         guard registration.isReady(interest) else { return nil }
         switch try withFD(operation, attempt) {
         case .complete(let value):

@@ -1,6 +1,7 @@
 import CIOPoolShims
 import Glibc
 import SystemPackage
+import Synchronization
 
 /// One epoll instance, its eventfd waker and its registrations. Each IOThread owns one; each
 /// `WorkStealingPool` owns one shared by its workers (inside its `SharedDriver`).
@@ -43,6 +44,10 @@ final class Reactor: @unchecked Sendable {
     private let tableLock: Locked<Int>?
     /// Set by `failAll` (the loop or pool is stopping); later registrations fail.
     private var stopped = false
+    /// `stopped`, readable without the table lock from any thread (a shared registration's
+    /// synchronous attempt checks it instead of taking a lock).
+    private let stoppedFlag = Atomic<Bool>(false)
+    var hasStopped: Bool { stoppedFlag.load(ordering: .acquiring) }
     /// Shared reactors only: the registrations of one poll's events, looked up under the lock and
     /// handled after it (reused between polls).
     private var dispatch: [(Registration, UInt32)] = []
@@ -133,7 +138,7 @@ final class Reactor: @unchecked Sendable {
     /// Adds `registration` to the epoll set and the table.
     func add(_ registration: Registration) throws(IOError) {
         try withTable { () throws(IOError) in
-            if stopped { throw IOError.loopStopped("register") }
+            if stopped { throw isShared ? IOError.poolStopped("register") : IOError.loopStopped("register") }
             var event = epoll_event()
             event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
             event.data.u64 = UInt64(registration.id) << 32 | UInt64(UInt32(bitPattern: registration.fd))
@@ -178,6 +183,7 @@ final class Reactor: @unchecked Sendable {
     func failAll(_ failure: Registration.Failure) {
         let registrations = withTable { () -> [Registration] in
             stopped = true
+            stoppedFlag.store(true, ordering: .releasing)
             defer { table = [] }
             return table.compactMap { $0 }
         }

@@ -162,9 +162,15 @@ final class Registration: @unchecked Sendable {
 
     // MARK: Shared mode
 
-    /// Edges seen so far in `interest`'s direction. Shared registrations only.
-    func edges(_ interest: Interest) -> UInt64 {
-        locked { interest == .read ? readEdges : writeEdges }
+    /// Edges seen so far in `interest`'s direction, or the registration's failure (the socket
+    /// closed, the pool stopped), so that no syscall is tried on a dead registration. Shared
+    /// registrations only.
+    func edges(_ interest: Interest, _ operation: StaticString) throws(IOError) -> UInt64 {
+        let observed: (edges: UInt64, failure: Failure?) = locked { () -> (UInt64, Failure?) in
+            (interest == .read ? readEdges : writeEdges, failure)
+        }
+        if let failure = observed.failure { throw failure.error(operation) }
+        return observed.edges
     }
 
     /// Suspends the calling task until an edge newer than `observed` (a value of `edges(_:)` taken
@@ -327,8 +333,10 @@ final class Registration: @unchecked Sendable {
     enum Failure: Equatable {
         /// The socket was closed.
         case closed
-        /// The loop (or the pool owning the shared driver) shut down.
+        /// The IOThread's loop shut down.
         case loopStopped
+        /// The WorkStealingPool owning the shared driver shut down.
+        case poolStopped
         /// The registration could not be added to the epoll set (after it was published to other
         /// tasks; see `SocketHandle.owner`): its operations fail with the add's error.
         case unregistered(errno: Errno, detail: String?)
@@ -337,6 +345,7 @@ final class Registration: @unchecked Sendable {
             switch self {
             case .closed: .closed("\(operation)")
             case .loopStopped: .loopStopped("\(operation)")
+            case .poolStopped: .poolStopped("\(operation)")
             case .unregistered(let errno, let detail): IOError(errno: errno, operation: "\(operation)", detail: detail)
             }
         }

@@ -79,7 +79,7 @@ final class SharedDriver: Sendable {
                 switch outcome {
                 case .armed(let wake): if wake { reactor.wake() }
                 case .cancelled: continuation.resume(throwing: CancellationError())
-                case .stopped: continuation.resume(throwing: IOError.loopStopped("sleep"))
+                case .stopped: continuation.resume(throwing: IOError.poolStopped("sleep"))
                 }
             }
         } onCancel: {
@@ -93,12 +93,12 @@ final class SharedDriver: Sendable {
     /// Fails every waiting I/O operation and sleep (the pool stopped) and closes the descriptors.
     /// Called once, after every worker thread has exited.
     func stop() {
-        reactor.failAll(.loopStopped)
+        reactor.failAll(.poolStopped)
         let pending = timers.withLock { state in
             state.stopped = true
             return state.timers.takeAll()
         }
-        for continuation in pending { continuation.resume(throwing: IOError.loopStopped("sleep")) }
+        for continuation in pending { continuation.resume(throwing: IOError.poolStopped("sleep")) }
         reactor.closeDescriptors()
     }
 }

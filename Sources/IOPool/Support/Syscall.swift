@@ -27,8 +27,9 @@ func rawSyscall<T: FixedWidthInteger>(_ operation: StaticString, _ body: () -> T
         let code = Glibc.errno
         if code == EINTR { continue }
         if code == EBADF || code == EFAULT {
-            preconditionFailure(
-                "\(operation) failed with \(Errno(rawValue: code)): a bug in swift-iopool, or a file descriptor closed behind its back")
+            // Through `misuse`, so that the message survives -O: the usual cause is a caller's
+            // descriptor closed behind the library's back.
+            misuse("\(operation) failed with \(Errno(rawValue: code)): a file descriptor closed behind swift-iopool's back, or a bug in swift-iopool")
         }
         return .failed(Errno(rawValue: code))
     }

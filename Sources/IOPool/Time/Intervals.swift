@@ -9,7 +9,7 @@
 /// (tokio's `MissedTickBehavior::Delay`). The sequence ends with `CancellationError` when the
 /// task is cancelled.
 public func intervals(every period: Duration) -> IntervalSequence {
-    precondition(period > .zero, "intervals(every:) needs a positive period, got \(period)")
+    usagePrecondition(period > .zero, "intervals(every:) needs a positive period, got \(period)")
     return IntervalSequence(period: period)
 }
 

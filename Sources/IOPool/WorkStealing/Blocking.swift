@@ -56,7 +56,7 @@ public enum OffPoolBlocking {
     public static var maxBlocking: Int {
         get { capacity.limit }
         set {
-            precondition(newValue >= 1, "OffPoolBlocking.maxBlocking must be at least 1, got \(newValue)")
+            usagePrecondition(newValue >= 1, "OffPoolBlocking.maxBlocking must be at least 1, got \(newValue)")
             capacity.limit = newValue
         }
     }

@@ -215,7 +215,7 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     }
 
     private func preconditionNotOnPool(_ function: String) {
-        precondition(
+        usagePrecondition(
             !isCurrent,
             "\(function) awaited on a worker of the pool it shuts down would wait for itself; call it from outside the pool (e.g. a plain Task)")
     }
