@@ -45,16 +45,20 @@ import Synchronization
 ///
 /// ## Shutdown (design)
 ///
+/// One state machine, `Phase` (under `lifecycle`'s lock, mirrored in an atomic for the workers'
+/// loop checks): **running → stopping → closed**.
+///
 /// 1. ``shutdownGracefully()`` waits for every spawned task to finish; ``shutdown()`` cancels them
 ///    first. (Both through `TaskAccounting`, shared with ``IOThreadPool``.)
-/// 2. `isShuttingDown` is set and every worker is unparked; each worker thread leaves its loop.
+/// 2. `stopping`: no thread starts from now on, every worker is unparked, and each worker thread
+///    leaves its loop.
 /// 3. Once no thread holds a worker, the thread reserve stops: idle backup threads exit, each
 ///    running `beforeStop`; they are joined.
 /// 4. The inject queue is closed; jobs left in it and in the local queues (continuations of tasks
 ///    that were not spawned on the pool but prefer it) run on ``IOThreadPool/default``, as do jobs
 ///    enqueued from then on. No job is lost.
-/// 5. The shared driver fails waiting I/O and sleeps (`ECANCELED`, "has shut down") and closes its
-///    descriptors.
+/// 5. The shared driver fails waiting I/O and sleeps (`ECANCELED`, "the WorkStealingPool ... has
+///    shut down") and closes its descriptors: `closed`.
 public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     // Thread-safety: every stored property is immutable, atomic, or guarded by its own lock
     // (`lifecycle`, the queues', the reserve's); `Worker` documents its holder-only fields.
@@ -81,13 +85,25 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     let capacity: BlockingCapacity
     let name: String
 
-    private let shuttingDown = Atomic<Bool>(false)
+    /// Where the pool is in its life (see "Shutdown" above). Only moves forward.
+    enum Phase: UInt8, Comparable {
+        case running = 0
+        /// Workers leave their loops; no thread starts.
+        case stopping = 1
+        /// The queues are closed (their jobs forwarded) and the driver has stopped.
+        case closed = 2
+
+        static func < (lhs: Phase, rhs: Phase) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
     private struct Lifecycle {
+        var phase = Phase.running
         /// Workers held by a thread (started and not yet released at shutdown).
         var activeWorkers = 0
-        var stopping = false
     }
     private let lifecycle = Locked(Lifecycle())
+    /// `lifecycle.phase`, for the workers' loops, which check it on every turn without the lock.
+    private let publishedPhase = Atomic<UInt8>(Phase.running.rawValue)
     private let stopOnce = AsyncOnce()
     /// Set once `stopping` and no thread holds a worker.
     private let workersReleased = AsyncEvent()
@@ -156,7 +172,16 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
         return thread.pool === self && thread.worker != nil
     }
 
-    var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
+    var phase: Phase { Phase(rawValue: publishedPhase.load(ordering: .acquiring))! }
+
+    /// Whether shutdown has reached its `stopping` step: workers leave their loops.
+    var isShuttingDown: Bool { phase >= .stopping }
+
+    /// Moves the pool to `phase`, with `lifecycle` locked (`state`).
+    private func enter(_ phase: Phase, _ state: inout Lifecycle) {
+        state.phase = phase
+        publishedPhase.store(phase.rawValue, ordering: .releasing)
+    }
 
     // MARK: TaskExecutor
 
@@ -228,11 +253,10 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     private func runShutdownSequence() async {
         // Step 2: no thread starts from now on; workers leave their loops.
         let noneActive = lifecycle.withLock { state -> Bool in
-            state.stopping = true
+            enter(.stopping, &state)
             return state.activeWorkers == 0
         }
         if noneActive { workersReleased.set() }
-        shuttingDown.store(true, ordering: .releasing)
         for worker in workers { worker.parker.unpark(driver: driver) }
         await workersReleased.wait()
         // Step 3: backup threads exit.
@@ -250,6 +274,7 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
         for job in leftovers { forwardAfterStop(job) }
         // Step 5.
         driver.stop()
+        lifecycle.withLock { enter(.closed, &$0) }
     }
 
     /// A job that reaches the stopped pool runs on ``IOThreadPool/default`` (see "Shutdown"),
@@ -279,7 +304,7 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
 
     private func startThreadOrThrow(for worker: Worker) throws(IOPoolError) {
         let admitted = lifecycle.withLock { state -> Bool in
-            if state.stopping { return false }
+            if state.phase != .running { return false }
             state.activeWorkers += 1
             return true
         }
@@ -310,7 +335,7 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     private func workerReleased() {
         let lastAtShutdown = lifecycle.withLock { state -> Bool in
             state.activeWorkers -= 1
-            return state.activeWorkers == 0 && state.stopping
+            return state.activeWorkers == 0 && state.phase >= .stopping
         }
         if lastAtShutdown { workersReleased.set() }
     }
