@@ -9,10 +9,10 @@ import Synchronization
 /// ```swift
 /// let pool = try WorkStealingPool(configuration: .init(threadCount: 4))
 /// let task = try pool.spawn {
-///     let digest = await blocking { expensiveSynchronousHash() }  // the pool keeps running
+///     let digest = try await blocking { expensiveSynchronousHash() }  // the pool keeps running
 ///     return digest
 /// }
-/// print(await task.value)
+/// print(try await task.value)
 /// await pool.shutdownGracefully()
 /// ```
 ///
