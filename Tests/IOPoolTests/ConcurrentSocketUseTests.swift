@@ -78,42 +78,39 @@ struct ConcurrentSocketUseTests {
 
     @Test(arguments: PoolKind.allCases)
     func concurrentWritesOfWholeMessagesNeverInterleave(pool kind: PoolKind) async throws {
-        let pool = try TestPool(kind)
         let writers = 4
         let messagesPerWriter = 4
         let messageSize = 32 << 10
-        let (writing, reading) = try await connectedPair(firstUsedOn: pool)
-        try setSendBuffer(writing)
-        var tasks: [Task<Void, any Error>] = []
-        for writer in 0..<writers {
-            tasks.append(
-                try pool.spawn {
-                    for sequence in 0..<messagesPerWriter {
-                        let message = distinctMessage(writer * messagesPerWriter + sequence, count: messageSize)
-                        if writer.isMultiple(of: 2) {
-                            try await writing.write(message)
-                        } else {
-                            // The raw-buffer form too.
-                            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: messageSize, alignment: 1)
-                            defer { buffer.deallocate() }
-                            buffer.copyBytes(from: message)
-                            try await writing.write(UnsafeRawBufferPointer(buffer))
+        try await withConnectedPair(on: kind) { pool, writing, reading in
+            try setSendBuffer(writing)
+            var tasks: [Task<Void, any Error>] = []
+            for writer in 0..<writers {
+                tasks.append(
+                    try pool.spawn {
+                        for sequence in 0..<messagesPerWriter {
+                            let message = distinctMessage(writer * messagesPerWriter + sequence, count: messageSize)
+                            if writer.isMultiple(of: 2) {
+                                try await writing.write(message)
+                            } else {
+                                // The raw-buffer form too.
+                                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: messageSize, alignment: 1)
+                                defer { buffer.deallocate() }
+                                buffer.copyBytes(from: message)
+                                try await writing.write(UnsafeRawBufferPointer(buffer))
+                            }
                         }
-                    }
-                })
+                    })
+            }
+            // Nobody reads yet: one write fills the socket and waits; all other writers queue.
+            try await waitUntil("\(writers - 1) writers queue behind the one writing") {
+                writing.handle.writeGate.queuedCount == writers - 1
+            }
+            try setSendBuffer(writing, 1 << 20)
+            let total = writers * messagesPerWriter * messageSize
+            let received = try await value(of: Task { try await readExactly(reading, total) }) { reading.close() }
+            try expectWholeDistinctMessages(received, size: messageSize, indices: Set(0..<(writers * messagesPerWriter)))
+            for task in tasks { try await value(of: task) { writing.close() } }
         }
-        // Nobody reads yet: one write fills the socket and waits; all other writers queue.
-        try await waitUntil("\(writers - 1) writers queue behind the one writing") {
-            writing.handle.writeGate.queuedCount == writers - 1
-        }
-        try setSendBuffer(writing, 1 << 20)
-        let total = writers * messagesPerWriter * messageSize
-        let received = try await value(of: Task { try await readExactly(reading, total) }) { reading.close() }
-        try expectWholeDistinctMessages(received, size: messageSize, indices: Set(0..<(writers * messagesPerWriter)))
-        for task in tasks { try await value(of: task) { writing.close() } }
-        writing.close()
-        reading.close()
-        await pool.shutdown()
     }
 
     /// FIFO, cancellation and close of queued writes: A writes more than the socket holds and waits;
@@ -121,96 +118,91 @@ struct ConcurrentSocketUseTests {
     /// nothing of B. Then, with E waiting and F queued, close fails both with EBADF.
     @Test(arguments: PoolKind.allCases)
     func queuedWritesRunInOrderCanBeCancelledAndFailOnClose(pool kind: PoolKind) async throws {
-        let pool = try TestPool(kind)
-        let (writing, reading) = try await connectedPair(firstUsedOn: pool)
-        try setSendBuffer(writing)
-        // A fixed receive buffer too: a loopback peer that does not read otherwise absorbs megabytes.
-        try reading.handle.setOption(level: SOL_SOCKET, name: SO_RCVBUF, CInt(64 << 10), "setsockopt(SO_RCVBUF)")
-        let gate = { writing.handle.writeGate.queuedCount }
-        let big = distinctMessage(1, count: 1 << 20)
-        let small = (2...4).map { distinctMessage($0, count: 64 << 10) }
-        let a = try pool.spawn { try await writing.write(big) }
-        // A holds the turn (it waits for the peer) before B starts: on another thread B could
-        // otherwise take the turn first and finish. Each later writer starts once the one before it queued.
-        try await waitUntilPending(writing.handle, .write)
-        var queued: [Task<Void, any Error>] = []
-        for (index, message) in small.enumerated() {
-            queued.append(try pool.spawn { try await writing.write(message) })
-            try await waitUntil("writer \(index + 2) queued") { gate() == index + 1 }
+        try await withConnectedPair(on: kind) { pool, writing, reading in
+            try setSendBuffer(writing)
+            // A fixed receive buffer too: a loopback peer that does not read otherwise absorbs megabytes.
+            try reading.handle.setOption(level: SOL_SOCKET, name: SO_RCVBUF, CInt(64 << 10), "setsockopt(SO_RCVBUF)")
+            let gate = { writing.handle.writeGate.queuedCount }
+            let big = distinctMessage(1, count: 1 << 20)
+            let small = (2...4).map { distinctMessage($0, count: 64 << 10) }
+            let a = try pool.spawn { try await writing.write(big) }
+            // A holds the turn (it waits for the peer) before B starts: on another thread B could
+            // otherwise take the turn first and finish. Each later writer starts once the one before it queued.
+            try await waitUntilPending(writing.handle, .write)
+            var queued: [Task<Void, any Error>] = []
+            for (index, message) in small.enumerated() {
+                queued.append(try pool.spawn { try await writing.write(message) })
+                try await waitUntil("writer \(index + 2) queued") { gate() == index + 1 }
+            }
+            queued[0].cancel()
+            #expect(isCancellation(await queued[0].result), "a cancelled queued write throws CancellationError")
+            #expect(gate() == 2)
+            try setSendBuffer(writing, 1 << 20)
+
+            let received = try await value(of: Task { try await readExactly(reading, big.count + 2 * (64 << 10)) }) { reading.close() }
+            let inOrder = received == big + small[1] + small[2]
+            #expect(inOrder, "the writes reached the peer whole, in queue order, without the cancelled one")
+            try await value(of: a) { writing.close() }
+            for task in queued.dropFirst() { try await value(of: task) { writing.close() } }
+
+            // Close: the waiting write and the queued one both fail with EBADF. (The reads above grew
+            // the peer's receive buffer: fix it small, so that the big write waits again.)
+            try setSendBuffer(writing)
+            try reading.handle.setOption(level: SOL_SOCKET, name: SO_RCVBUF, CInt(4096), "setsockopt(SO_RCVBUF)")
+            let e = try pool.spawn { try await writing.write(big) }
+            let f = try pool.spawn { try await writing.write(small[0]) }
+            try await waitUntil("the second write queued") { gate() == 1 }
+            writing.close()
+            #expect(ioErrno(await e.result) == .badFileDescriptor)
+            #expect(ioErrno(await f.result) == .badFileDescriptor)
         }
-        queued[0].cancel()
-        #expect(isCancellation(await queued[0].result), "a cancelled queued write throws CancellationError")
-        #expect(gate() == 2)
-        try setSendBuffer(writing, 1 << 20)
-
-        let received = try await value(of: Task { try await readExactly(reading, big.count + 2 * (64 << 10)) }) { reading.close() }
-        let inOrder = received == big + small[1] + small[2]
-        #expect(inOrder, "the writes reached the peer whole, in queue order, without the cancelled one")
-        try await value(of: a) { writing.close() }
-        for task in queued.dropFirst() { try await value(of: task) { writing.close() } }
-
-        // Close: the waiting write and the queued one both fail with EBADF. (The reads above grew
-        // the peer's receive buffer: fix it small, so that the big write waits again.)
-        try setSendBuffer(writing)
-        try reading.handle.setOption(level: SOL_SOCKET, name: SO_RCVBUF, CInt(4096), "setsockopt(SO_RCVBUF)")
-        let e = try pool.spawn { try await writing.write(big) }
-        let f = try pool.spawn { try await writing.write(small[0]) }
-        try await waitUntil("the second write queued") { gate() == 1 }
-        writing.close()
-        #expect(ioErrno(await e.result) == .badFileDescriptor)
-        #expect(ioErrno(await f.result) == .badFileDescriptor)
-        reading.close()
-        await pool.shutdown()
     }
 
     // MARK: Readers
 
     @Test(arguments: PoolKind.allCases)
     func concurrentReadersEachGetWholeReadsAndEveryByteOnce(pool kind: PoolKind) async throws {
-        let pool = try TestPool(kind)
         let readers = 4
         let total = 256 << 10
-        let (reading, writing) = try await connectedPair(firstUsedOn: pool)
-        var tasks: [Task<[[UInt8]], any Error>] = []
-        for _ in 0..<readers {
-            tasks.append(
-                try pool.spawn {
-                    var chunks: [[UInt8]] = []
-                    // 1,000 bytes: not a multiple of the pattern's period, so chunks start anywhere in it.
-                    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1000, alignment: 1)
-                    defer { buffer.deallocate() }
-                    while true {
-                        let count = try await reading.read(into: buffer)
-                        if count == 0 { return chunks }
-                        chunks.append(Array(buffer[..<count]))
-                    }
-                })
-        }
-        try await waitUntil("\(readers - 1) readers queue behind the one waiting") {
-            reading.handle.readGate.queuedCount == readers - 1
-        }
-        let sent = (0..<total).map { UInt8(truncatingIfNeeded: $0 % 251) }
-        try await writing.write(sent)
-        try writing.shutdown(.write)
+        try await withConnectedPair(on: kind) { pool, reading, writing in
+            var tasks: [Task<[[UInt8]], any Error>] = []
+            for _ in 0..<readers {
+                tasks.append(
+                    try pool.spawn {
+                        var chunks: [[UInt8]] = []
+                        // 1,000 bytes: not a multiple of the pattern's period, so chunks start anywhere in it.
+                        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1000, alignment: 1)
+                        defer { buffer.deallocate() }
+                        while true {
+                            let count = try await reading.read(into: buffer)
+                            if count == 0 { return chunks }
+                            chunks.append(Array(buffer[..<count]))
+                        }
+                    })
+            }
+            try await waitUntil("\(readers - 1) readers queue behind the one waiting") {
+                reading.handle.readGate.queuedCount == readers - 1
+            }
+            let sent = (0..<total).map { UInt8(truncatingIfNeeded: $0 % 251) }
+            try await writing.write(sent)
+            try writing.shutdown(.write)
 
-        var perReader: [[[UInt8]]] = []
-        for task in tasks { perReader.append(try await value(of: task) { reading.close() }) }
-        let chunks = perReader.flatMap { $0 }
-        #expect(chunks.reduce(0) { $0 + $1.count } == total, "every byte read exactly once")
-        // Each read is one contiguous piece of the stream (consecutive pattern bytes)...
-        let contiguous = chunks.allSatisfy { chunk in zip(chunk, chunk.dropFirst()).allSatisfy { ($0.0 + 1) % 251 == $0.1 } }
-        #expect(contiguous, "a read returned bytes that are not one piece of the stream")
-        // ...and together they are the stream's bytes.
-        var histogram = [Int](repeating: 0, count: 256)
-        for chunk in chunks { for byte in chunk { histogram[Int(byte)] += 1 } }
-        var expected = [Int](repeating: 0, count: 256)
-        for byte in sent { expected[Int(byte)] += 1 }
-        #expect(histogram == expected)
-        // The turn passes on: a reader that read re-queues behind the others.
-        #expect(perReader.filter { !$0.isEmpty }.count >= 2, "reads per reader: \(perReader.map(\.count))")
-        reading.close()
-        writing.close()
-        await pool.shutdown()
+            var perReader: [[[UInt8]]] = []
+            for task in tasks { perReader.append(try await value(of: task) { reading.close() }) }
+            let chunks = perReader.flatMap { $0 }
+            #expect(chunks.reduce(0) { $0 + $1.count } == total, "every byte read exactly once")
+            // Each read is one contiguous piece of the stream (consecutive pattern bytes)...
+            let contiguous = chunks.allSatisfy { chunk in zip(chunk, chunk.dropFirst()).allSatisfy { ($0.0 + 1) % 251 == $0.1 } }
+            #expect(contiguous, "a read returned bytes that are not one piece of the stream")
+            // ...and together they are the stream's bytes.
+            var histogram = [Int](repeating: 0, count: 256)
+            for chunk in chunks { for byte in chunk { histogram[Int(byte)] += 1 } }
+            var expected = [Int](repeating: 0, count: 256)
+            for byte in sent { expected[Int(byte)] += 1 }
+            #expect(histogram == expected)
+            // The turn passes on: a reader that read re-queues behind the others.
+            #expect(perReader.filter { !$0.isEmpty }.count >= 2, "reads per reader: \(perReader.map(\.count))")
+        }
     }
 
     // MARK: Accepting
@@ -424,6 +416,20 @@ private actor Room {
             }
         }
     }
+}
+
+/// Runs `body` with a fresh pool of `kind` and a connected pair first used on it (the connecting
+/// end, the accepted end); then closes both and shuts the pool down. Not when `body` throws: the
+/// failure stands as it is, without a shutdown that might wait on what failed.
+private func withConnectedPair(
+    on kind: PoolKind, _ body: (TestPool, TCPStream, TCPStream) async throws -> Void
+) async throws {
+    let pool = try TestPool(kind)
+    let (connected, accepted) = try await connectedPair(firstUsedOn: pool)
+    try await body(pool, connected, accepted)
+    connected.close()
+    accepted.close()
+    await pool.shutdown()
 }
 
 /// A connected pair whose sockets were first used on `pool` (each read a byte there), so they

@@ -15,16 +15,6 @@ import Testing
         var isSet: Bool { value.load(ordering: .acquiring) }
     }
 
-    /// Waits up to `seconds` (on the global executor's clock, not the loops') for `done`; true if set.
-    private func eventually(_ seconds: Double, _ done: Flag) async -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if done.isSet { return true }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return done.isSet
-    }
-
     /// A pipe with a non-blocking read end.
     private func makePipe() -> (read: CInt, write: CInt) {
         var fds: [CInt] = [0, 0]
@@ -45,12 +35,23 @@ import Testing
     /// Starts `operation` in a task of its own and reports whether it returned in time (a hung
     /// shutdown cannot be cancelled, so the test cannot simply await it).
     private func returns(within seconds: Double, _ operation: @escaping @Sendable () async -> Void) async -> Bool {
+        await value(of: Task { await operation() }, within: seconds) != nil
+    }
+
+    /// `task`'s value if it ends within `seconds` (on the global executor's clock, not the loops'),
+    /// else nil: awaited from a task of its own, so that a task that never ends cannot hang the test.
+    private func value<Success: Sendable>(of task: Task<Success, Never>, within seconds: Double) async -> Success? {
         let done = Flag()
-        Task {
-            await operation()
+        let waiter = Task {
+            let value = await task.value
             done.set()
+            return value
         }
-        return await eventually(seconds, done)
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while !done.isSet, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return done.isSet ? await waiter.value : nil
     }
 
     /// Cancellations of non-owned sleeps land while the loop stops: each cancellation enqueues a
@@ -148,15 +149,9 @@ import Testing
             try await Task.sleep(for: .milliseconds(1))
         }
         #expect(await shutdownReturns(pool, within: 5), "the loop never finished its drain")
-        let done = Flag()
-        let finished = Task {
-            let errors = await retrier.value
-            done.set()
-            return errors
-        }
-        #expect(await eventually(5, done), "a sleep armed during the drain never resumed")
-        if done.isSet {
-            let errors = await finished.value
+        let errors = await value(of: retrier, within: 5)
+        #expect(errors != nil, "a sleep armed during the drain never resumed")
+        if let errors {
             #expect(errors.count == 3)
             #expect(errors.allSatisfy { $0.contains("shut down") }, "\(errors)")
         }
@@ -212,15 +207,9 @@ import Testing
         #expect(await shutdownReturns(pool, within: 5), "shutdownGracefully() waited for tasks the pool does not own")
         stop.set()
         await yielder.value
-        let done = Flag()
-        let outcome = Task {
-            let outcome = await retrier.value
-            done.set()
-            return outcome
-        }
-        #expect(await eventually(5, done), "a sleep pending at the shutdown never resumed")
-        if done.isSet {
-            let (first, retry) = await outcome.value
+        let outcome = await value(of: retrier, within: 5)
+        #expect(outcome != nil, "a sleep pending at the shutdown never resumed")
+        if case let (first, retry)? = outcome {
             #expect(first.contains("shut down"), "\(first)")
             #expect(retry == "slept")
         }

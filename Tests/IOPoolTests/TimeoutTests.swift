@@ -72,36 +72,29 @@ struct TimeoutTests {
 
     // MARK: Racing real operations against the timer
 
-    /// Which scheduler the racing tests run on.
-    enum PoolKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
-        case ioThreadPool, workStealingPool
-        var testDescription: String { rawValue }
-    }
-
-    /// Runs `body` as a task on a fresh two-thread pool of `kind`, then shuts the pool down. The
-    /// test's time limit cancels `body` (a bug that loses a wake-up fails instead of hanging).
+    /// Runs `body` as a task on a fresh two-thread pool of `kind` (`TestPool`), then shuts the pool
+    /// down. The test's time limit cancels `body` (a bug that loses a wake-up fails instead of hanging).
     private func onPool<Success: Sendable>(
         _ kind: PoolKind, _ body: @escaping @Sendable () async throws -> Success
     ) async throws -> Success {
-        switch kind {
-        case .ioThreadPool:
-            let pool = try IOThreadPool(configuration: .init(threadCount: 2))
-            let result = await ending(of: try pool.spawn(body))
-            await pool.shutdown()
-            return try result.get()
-        case .workStealingPool:
-            let pool = try WorkStealingPool(configuration: .init(threadCount: 2))
-            let result = await ending(of: try pool.spawn(body))
-            await pool.shutdown()
-            return try result.get()
-        }
+        let pool = try TestPool(kind)
+        let task = try pool.spawn(body)
+        let result = await Result { try await value(of: task) {} }
+        await pool.shutdown()
+        return try result.get()
     }
 
-    private func ending<Success: Sendable>(of task: Task<Success, any Error>) async -> Result<Success, any Error> {
+    /// A loopback TCP connection made from the calling task (so on its pool): the connecting end
+    /// and the accepted one. The listener is closed.
+    private static func connectedPair() async throws -> (client: TCPStream, server: TCPStream) {
+        let listener = try TCPListener.bind(.loopbackIPv4(port: 0))
+        defer { listener.close() }
+        let client = try await TCPStream.connect(to: try listener.localAddress)
         do {
-            return .success(try await value(of: task) {})
+            return (client, try await listener.accept())
         } catch {
-            return .failure(error)
+            client.close()
+            throw error
         }
     }
 
@@ -121,12 +114,8 @@ struct TimeoutTests {
         let tallies = try await onPool(kind) { () async throws -> [Tally] in
             var tallies: [Tally] = []
             for timeout: Duration in [.microseconds(50), .microseconds(200)] {
-                let listener = try TCPListener.bind(.loopbackIPv4(port: 0))
-                defer { listener.close() }
-                let client = try await TCPStream.connect(to: try listener.localAddress)
-                defer { client.close() }
-                let server = try await listener.accept()
-                defer { server.close() }
+                let (client, server) = try await Self.connectedPair()
+                defer { client.close(); server.close() }
                 // The peer writes the sequence a few bytes at a time, pausing for about as long as
                 // the timeout between writes, so that bytes arrive as timers fire.
                 let pause = timeout / 2
@@ -170,12 +159,8 @@ struct TimeoutTests {
     func writesWithTimeoutsDuplicateAndLoseNothing(_ kind: PoolKind) async throws {
         let messages = 4_000
         let (received, timeouts) = try await onPool(kind) { () async throws -> ([UInt8], Int) in
-            let listener = try TCPListener.bind(.loopbackIPv4(port: 0))
-            defer { listener.close() }
-            let client = try await TCPStream.connect(to: try listener.localAddress)
-            defer { client.close() }
-            let server = try await listener.accept()
-            defer { server.close() }
+            let (client, server) = try await Self.connectedPair()
+            defer { client.close(); server.close() }
             // The reader drains continuously, so the socket buffer never fills and every write is
             // one send(2): all of it or nothing. A write that gives TimeoutError wrote nothing and
             // is retried; one that wrote must return, or the retry duplicates it.
