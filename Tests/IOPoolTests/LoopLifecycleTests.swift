@@ -65,7 +65,7 @@ import Testing
             let sleepers = (0..<500).map { _ in
                 Task(executorPreference: thread) {
                     armed.increment()
-                    try? await Task.sleep(for: .seconds(30), clock: .io)
+                    try? await Task.sleep(for: .seconds(120), clock: .io)
                 }
             }
             while armed.count < sleepers.count { await Task.yield() }
@@ -135,7 +135,7 @@ import Testing
             started.increment()
             while errors.count < 3 {
                 do {
-                    try await Task.sleep(for: .seconds(30), clock: .io)
+                    try await Task.sleep(for: .seconds(120), clock: .io)
                 } catch {
                     errors.append("\(error)")
                 }
@@ -143,13 +143,13 @@ import Testing
             return errors
         }
         while started.count == 0 { await Task.yield() }
-        // Its first 30 s sleep is armed on the loop (the probe is read on the loop itself).
+        // Its first 120 s sleep is armed on the loop (the probe is read on the loop itself).
         let thread = pool.threads[0]
         while await (Task(executorPreference: thread) { thread.pendingTimerCount }.value) == 0 {
             try await Task.sleep(for: .milliseconds(1))
         }
-        #expect(await shutdownReturns(pool, within: 5), "the loop never finished its drain")
-        let errors = await value(of: retrier, within: 5)
+        #expect(await shutdownReturns(pool, within: 30), "the loop never finished its drain")
+        let errors = await value(of: retrier, within: 30)
         #expect(errors != nil, "a sleep armed during the drain never resumed")
         if let errors {
             #expect(errors.count == 3)
@@ -170,7 +170,7 @@ import Testing
             }
         }
         while yields.count < 10 { await Task.yield() }
-        let returned = await shutdownReturns(pool, within: 5)
+        let returned = await shutdownReturns(pool, within: 30)
         #expect(returned, "shutdownGracefully() waited for a task the pool does not own")
         let before = yields.count
         let deadline = ContinuousClock.now + .seconds(10)
@@ -194,8 +194,8 @@ import Testing
             }
         }
         let retrier = Task(executorPreference: pool) { () -> (first: String, retry: String) in
-            var first = "slept 30 s"
-            do { try await Task.sleep(for: .seconds(30), clock: .io) } catch { first = "\(error)" }
+            var first = "slept 120 s"
+            do { try await Task.sleep(for: .seconds(120), clock: .io) } catch { first = "\(error)" }
             // The pool has stopped: this sleep is armed where the task's jobs go on (the default pool).
             var retry = "slept"
             do { try await Task.sleep(for: .milliseconds(10), clock: .io) } catch { retry = "\(error)" }
@@ -204,10 +204,10 @@ import Testing
         while yields.count < 10 { await Task.yield() }
         // The retrier's first sleep is armed on the pool's driver (probe), not merely about to be.
         while pool.driver.pendingTimerCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
-        #expect(await shutdownReturns(pool, within: 5), "shutdownGracefully() waited for tasks the pool does not own")
+        #expect(await shutdownReturns(pool, within: 30), "shutdownGracefully() waited for tasks the pool does not own")
         stop.set()
         await yielder.value
-        let outcome = await value(of: retrier, within: 5)
+        let outcome = await value(of: retrier, within: 30)
         #expect(outcome != nil, "a sleep pending at the shutdown never resumed")
         if case let (first, retry)? = outcome {
             #expect(first.contains("shut down"), "\(first)")
