@@ -299,8 +299,8 @@ final class SocketHandle: @unchecked Sendable {
                 guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
                 if let value = try attemptAnywhere(operation, attempt) { return value }
                 guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
-                try await withTaskExecutorPreference(owner) {
-                    try await self.waitOnOwner(owner, interest, operation)
+                return try await withTaskExecutorPreference(owner) {
+                    try await self.finishOnOwner(owner, interest, operation, attempt)
                 }
             }
         }
@@ -359,15 +359,38 @@ final class SocketHandle: @unchecked Sendable {
         }
     }
 
-    /// Waits for readiness on the owner's loop; runs there because the caller set the owner as the
-    /// task executor preference and this function is `@concurrent`.
-    @concurrent
-    private func waitOnOwner(_ owner: IOThread, _ interest: Registration.Interest, _ operation: StaticString) async throws {
-        // A stopped owner forwards jobs to the default pool: then we are not on it, and must not wait.
-        guard owner.isCurrent else { throw IOError.loopStopped("\(operation)") }
-        let registration = try registrationOnOwner(owner, operation)
-        try await registration.waitReady(interest, operation: operation)
+    /// The rest of an operation whose first try, where the caller runs, would have blocked: tries
+    /// and waits on the owner's loop until it completes. The caller has set the owner as the task
+    /// executor preference; `hopToPreferredExecutor` moves the task there.
+    ///
+    /// Why the retries happen on the owner and not back where the caller runs: readiness is
+    /// bookkept on the owner only. A wait that finds it set consumes it and lets the caller retry;
+    /// retried elsewhere, a read that took part of the queued data would leave the flag cleared
+    /// with data still queued, and the owner's next read would skip its syscall and wait for an
+    /// edge that never comes. Tried here, the flag is cleared only by an EAGAIN or a drained buffer
+    /// seen here.
+    nonisolated(nonsending)
+    private func finishOnOwner<Value>(
+        _ owner: IOThread, _ interest: Registration.Interest, _ operation: StaticString,
+        _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
+    ) async throws -> Value {
+        while true {
+            guard owner.isCurrent else {
+                // A stopped owner forwards jobs to the default pool: then we are not on it, and must not wait.
+                guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
+                await SocketHandle.hopToPreferredExecutor()
+                continue
+            }
+            let registration = try registrationOnOwner(owner, operation)
+            if let value = try attemptOnOwner(registration, interest, operation, attempt) { return value }
+            try await registration.waitReady(interest, operation: operation)
+        }
     }
+
+    /// Returns on the task's preferred executor (a `@concurrent` function runs there, and its
+    /// nonisolated caller goes on where it returned).
+    @concurrent
+    private static func hopToPreferredExecutor() async {}
 
     // MARK: Socket options and addresses
 
