@@ -120,7 +120,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     }
 
     private let remote = Locked(Remote())
-    /// A copy of `remote.phase` for readers on other threads that need no lock (`isStopped`).
+    /// A copy of `remote.phase`, written with it under the lock, for readers that take no lock (`isStopped`).
     private let publishedPhase = Atomic<UInt8>(Phase.running.rawValue)
     /// The loop's own copy of the phase, read without a lock on its thread (every sleep and wait
     /// checks it). Written by the loop only, together with `remote.phase`.
@@ -311,7 +311,10 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     /// Asks the loop to finish its queued jobs and exit. Any thread; idempotent.
     func requestStop() {
         let wake = remote.withLock { state in
-            if state.phase == .running { state.phase = .stopRequested }
+            if state.phase == .running {
+                state.phase = .stopRequested
+                publishedPhase.store(Phase.stopRequested.rawValue, ordering: .releasing)
+            }
             defer { state.sleeping = false }
             return state.sleeping
         }

@@ -242,7 +242,8 @@ final class SocketHandle: @unchecked Sendable {
     /// `interest`'s turn (queued behind other operations of that direction; see "Concurrent use").
     ///
     /// On the owner's thread, a cleared readiness flag skips the syscall and suspends at once.
-    /// Elsewhere the syscall is tried where the caller runs, and only the wait hops to the owner.
+    /// Elsewhere the syscall is tried first where the caller runs; if it would block, the rest of
+    /// the operation (its waits and retries) hops to the owner (see `finishOnOwner`).
     nonisolated(nonsending)
     func perform<Value>(
         _ interest: Registration.Interest, _ operation: StaticString,

@@ -38,16 +38,15 @@ final class Reactor: @unchecked Sendable {
     private var nextRegistrationID: UInt32 = 0
     private var nextWaiterID: UInt64 = 0
     private static let wakeToken: UInt64 = UInt64.max
-    /// Shared reactors only: guards `table`, `nextRegistrationID` and `stopped` (a confined reactor
-    /// touches them on its loop only).
+    /// Shared reactors only: guards `table` and `nextRegistrationID` (a confined reactor touches
+    /// them on its loop only), and orders `stopped` against registrations.
     /// (The locked value is unused; not `Void`, whose zero size confuses ThreadSanitizer: see `Parker`.)
     private let tableLock: Locked<Int>?
-    /// Set by `failAll` (the loop or pool is stopping); later registrations fail.
-    private var stopped = false
-    /// `stopped`, readable without the table lock from any thread (a shared registration's
+    /// Set by `failAll` (the loop or pool is stopping), under the table lock; later registrations
+    /// fail. Atomic so that any thread may read it without that lock (a shared registration's
     /// synchronous attempt checks it instead of taking a lock).
-    private let stoppedFlag = Atomic<Bool>(false)
-    var hasStopped: Bool { stoppedFlag.load(ordering: .acquiring) }
+    private let stopped = Atomic<Bool>(false)
+    var hasStopped: Bool { stopped.load(ordering: .acquiring) }
     /// Shared reactors only: the registrations of one poll's events, looked up under the lock and
     /// handled after it (reused between polls).
     private var dispatch: [(Registration, UInt32)] = []
@@ -138,7 +137,7 @@ final class Reactor: @unchecked Sendable {
     /// Adds `registration` to the epoll set and the table.
     func add(_ registration: Registration) throws(IOError) {
         try withTable { () throws(IOError) in
-            if stopped { throw isShared ? IOError.poolStopped("register") : IOError.loopStopped("register") }
+            if hasStopped { throw isShared ? IOError.poolStopped("register") : IOError.loopStopped("register") }
             var event = epoll_event()
             event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
             event.data.u64 = UInt64(registration.id) << 32 | UInt64(UInt32(bitPattern: registration.fd))
@@ -182,8 +181,7 @@ final class Reactor: @unchecked Sendable {
     /// refuses registrations from then on.
     func failAll(_ failure: Registration.Failure) {
         let registrations = withTable { () -> [Registration] in
-            stopped = true
-            stoppedFlag.store(true, ordering: .releasing)
+            stopped.store(true, ordering: .releasing)
             defer { table = [] }
             return table.compactMap { $0 }
         }
