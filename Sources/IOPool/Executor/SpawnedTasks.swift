@@ -30,8 +30,9 @@ enum SpawnedTasks {
         shards[Int(truncatingIfNeeded: (address >> 6) ^ (address >> 12)) & (shardCount - 1)]
     }
 
+    /// The running task's address (a thread-local read), nil outside a task.
     @inline(__always)
-    private static func currentAddress() -> UInt? {
+    static func currentAddress() -> UInt? {
         withUnsafeCurrentTask { task in task.map { unsafeBitCast($0, to: UInt.self) } }
     }
 
@@ -62,10 +63,10 @@ enum SpawnedTasks {
         shard(key.address).withLock { _ = $0.removeValue(forKey: key.address) }
     }
 
-    /// The scope of the running task, if it was started by `spawn` (a child task has none).
-    static func scopeOfCurrentTask() -> TaskIOCancellation? {
-        guard let address = currentAddress() else { return nil }
-        return shard(address).withLock { $0[address]?.scope }
+    /// The scope of the task at `address`, if it was started by `spawn` (a child task has none).
+    /// Only for the running task's own address: an entry lives while its task runs.
+    static func scope(ofTaskAt address: UInt) -> TaskIOCancellation? {
+        shard(address).withLock { $0[address]?.scope }
     }
 
     /// Cancels every running task of `accounting` (an immediate shutdown; rare, so a full scan).

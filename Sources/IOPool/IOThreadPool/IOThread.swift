@@ -128,7 +128,18 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     /// Rounds of the final drain so far (kept here: a `blocking { }` hand-off can move the drain
     /// to another OS thread mid-way).
     private var drainRounds = 0
-    private var local = Deque<LoopJob>()
+    /// Behind a pointer rather than a stored `var`: every mutation of a class's stored property
+    /// through a method call costs a dynamic exclusivity check (two runtime calls and a
+    /// thread-local lookup), and the loop pushes and pops here for every job. Loop thread only.
+    private let localJobs: UnsafeMutablePointer<Deque<LoopJob>> = {
+        let queue = UnsafeMutablePointer<Deque<LoopJob>>.allocate(capacity: 1)
+        queue.initialize(to: Deque())
+        return queue
+    }()
+    private var local: Deque<LoopJob> {
+        _read { yield localJobs.pointee }
+        _modify { yield &localJobs.pointee }
+    }
     private var timers = LoopTimers()
     private var afterStart: (@Sendable (Int) -> Void)?
     private var beforeStop: (@Sendable (Int) -> Void)?
@@ -145,6 +156,11 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         self.blockingCapacity = blockingCapacity
         self.reactor = try Reactor()
         _ = isolation  // created here, before any other thread can race to create it
+    }
+
+    deinit {
+        localJobs.deinitialize(count: 1)
+        localJobs.deallocate()
     }
 
     /// The IOThread whose loop runs on the calling OS thread, or `nil` off-pool. One TLS load.

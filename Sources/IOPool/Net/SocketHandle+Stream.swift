@@ -7,6 +7,9 @@ import SystemPackage
 
 extension SocketHandle {
     /// `read(2)` into `buffer`, waiting for readiness; 0 at end of stream.
+    /// Inlined: an async call that is not inlined allocates its frame on the task (measured with
+    /// callgrind on the echo server: each frame fewer is ~110 instructions per message fewer).
+    @inline(__always)
     nonisolated(nonsending)
     func readStream(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         guard buffer.count > 0 else {

@@ -283,9 +283,19 @@ final class SocketHandle: @unchecked Sendable {
             switch try self.owner(operation) {
             case .shared(let registration):
                 // Note the edge count first: an edge after it ends the wait at once (see `Registration`).
-                let observed = try registration.edges(interest, operation)
-                if let value = try attemptAnywhere(operation, attempt) { return value }
-                try await registration.waitForEdge(interest, after: observed, operation: operation)
+                let observed = try registration.observe(interest, operation)
+                if !observed.drained {
+                    switch try withFD(operation, attempt) {
+                    case .complete(let value):
+                        return value
+                    case .drained(let value):
+                        registration.noteDrained(interest, at: observed.edges)
+                        return value
+                    case .wouldBlock:
+                        break
+                    }
+                }
+                try await registration.waitForEdge(interest, after: observed.edges, operation: operation)
                 continue
             case .loop(let loop):
                 owner = loop

@@ -53,6 +53,11 @@ final class Registration: @unchecked Sendable {
     /// Shared mode: edges seen per direction (see the type's comment), and the next waiter id.
     private var readEdges: UInt64 = 0
     private var writeEdges: UInt64 = 0
+    /// Shared mode: the edge count at which an operation last drained the kernel buffer (see
+    /// `observe`); `UInt64.max` when none did. Not under `lock`: only the operation holding the
+    /// direction's turn reads or writes it (the socket's gate orders them, across threads too).
+    private var readDrainedAt = UInt64.max
+    private var writeDrainedAt = UInt64.max
     private var nextWaiterID: UInt64 = 0
 
     var readReady = true
@@ -68,6 +73,19 @@ final class Registration: @unchecked Sendable {
     private let isStream: Bool
     var reader: Waiter?
     var writer: Waiter?
+    /// The scope of the last task that waited per direction (see `ScopeCache`); each is touched
+    /// only by the operation holding that direction's turn.
+    private var readScopeCache = ScopeCache()
+    private var writeScopeCache = ScopeCache()
+
+    @inline(__always)
+    private func scopeOfCurrentTask(_ interest: Interest) -> TaskIOCancellation? {
+        let (scope, refreshed) = TaskIOCancellation.forCurrentTask(cached: interest == .read ? readScopeCache : writeScopeCache)
+        if let refreshed {
+            if interest == .read { readScopeCache = refreshed } else { writeScopeCache = refreshed }
+        }
+        return scope
+    }
     /// Set once deregistered (closed, or the loop/driver stopped): later waits fail with it.
     private(set) var failure: Failure?
     var isActive: Bool { failure == nil }
@@ -144,6 +162,11 @@ final class Registration: @unchecked Sendable {
         }
         let (wokenReader, wokenWriter) = locked { () -> (Waiter?, Waiter?) in
             var woken: (Waiter?, Waiter?) = (nil, nil)
+            if isStream {
+                // Sticky, as in confined mode: a drained direction of a closed stream must not wait.
+                if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readClosed = true }
+                if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writeClosed = true }
+            }
             if events & readable != 0 {
                 readEdges &+= 1
                 woken.0 = reader
@@ -162,15 +185,28 @@ final class Registration: @unchecked Sendable {
 
     // MARK: Shared mode
 
-    /// Edges seen so far in `interest`'s direction, or the registration's failure (the socket
-    /// closed, the pool stopped), so that no syscall is tried on a dead registration. Shared
-    /// registrations only.
-    func edges(_ interest: Interest, _ operation: StaticString) throws(IOError) -> UInt64 {
-        let observed: (edges: UInt64, failure: Failure?) = locked { () -> (UInt64, Failure?) in
-            (interest == .read ? readEdges : writeEdges, failure)
+    /// Edges seen so far in `interest`'s direction, and whether the caller may skip its syscall
+    /// and wait at once: the last operation of this direction drained the kernel buffer (a short
+    /// read or send) at this same edge count, and the direction is not closed for good. Or throws
+    /// the registration's failure (the socket closed, the pool stopped), so that no syscall is
+    /// tried on a dead registration. Shared registrations only; the caller holds `interest`'s turn.
+    ///
+    /// The skip is the shared form of the confined mode's cleared readiness flag (without it,
+    /// every echoed message cost one more `read` that returned EAGAIN).
+    func observe(_ interest: Interest, _ operation: StaticString) throws(IOError) -> (edges: UInt64, drained: Bool) {
+        let observed = locked { () -> (edges: UInt64, drained: Bool, failure: Failure?) in
+            interest == .read
+                ? (readEdges, readDrainedAt == readEdges && !readClosed, failure)
+                : (writeEdges, writeDrainedAt == writeEdges && !writeClosed, failure)
         }
         if let failure = observed.failure { throw failure.error(operation) }
-        return observed.edges
+        return (observed.edges, observed.drained)
+    }
+
+    /// Records that an operation which observed `edges` (`observe`) drained the kernel buffer.
+    /// Shared registrations only; the caller holds `interest`'s turn.
+    func noteDrained(_ interest: Interest, at edges: UInt64) {
+        if interest == .read { readDrainedAt = edges } else { writeDrainedAt = edges }
     }
 
     /// Suspends the calling task until an edge newer than `observed` (a value of `edges(_:)` taken
@@ -182,7 +218,7 @@ final class Registration: @unchecked Sendable {
     /// the same lock, so either the canceller finds the waiter or the install sees the cancellation.
     nonisolated(nonsending)
     func waitForEdge(_ interest: Interest, after observed: UInt64, operation: StaticString) async throws {
-        if let scope = TaskIOCancellation.forCurrentTask() {
+        if let scope = scopeOfCurrentTask(interest) {
             try scope.beginWait(on: self)
             defer { scope.endWait() }
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
@@ -244,6 +280,7 @@ final class Registration: @unchecked Sendable {
     /// job on the loop, which runs after this job has installed the waiter, and which resumes the
     /// waiter only if its id (or its scope, for tasks started by `spawn`: `TaskIOCancellation`)
     /// still matches. Every path resumes the continuation exactly once.
+    @inline(__always)  // into `SocketHandle.perform`: one task-frame allocation fewer per wait
     nonisolated(nonsending)
     func waitReady(_ interest: Interest, operation: StaticString) async throws {
         let loop = self.loop!
@@ -252,7 +289,7 @@ final class Registration: @unchecked Sendable {
             return
         }
         if let failure { throw failure.error(operation) }
-        if let scope = TaskIOCancellation.forCurrentTask() {
+        if let scope = scopeOfCurrentTask(interest) {
             // A task started by `spawn`: its one cancellation handler covers this wait.
             try scope.beginWait(on: self)
             defer { scope.endWait() }
