@@ -150,6 +150,9 @@ struct ConcurrentSocketUseTests {
             try setSendBuffer(writing)
             try reading.handle.setOption(level: SOL_SOCKET, name: SO_RCVBUF, CInt(4096), "setsockopt(SO_RCVBUF)")
             let e = try pool.spawn { try await writing.write(big) }
+            // As with A: E holds the turn before F starts (on another worker F could take it first,
+            // finish, and leave nothing queued).
+            try await waitUntilPending(writing.handle, .write)
             let f = try pool.spawn { try await writing.write(small[0]) }
             try await waitUntil("the second write queued") { gate() == 1 }
             writing.close()

@@ -1,3 +1,4 @@
+import CIOPoolShims
 import Glibc
 import Synchronization
 
@@ -47,7 +48,12 @@ final class SocketHandle: @unchecked Sendable {
     /// cannot close the same number again when it drops back to zero.
     private static let releasedBit: UInt64 = 1 << 62
     private let ownerSlot = Atomic<UnsafeMutableRawPointer?>(nil)
-    private var registration: Registration?
+    /// The confined registration, made by the first wait on the owner's loop and never replaced.
+    /// Retained by hand (released in deinit) and read unretained: the socket keeps it alive, and
+    /// reading a strong stored property into a local costs a retain/release pair, several per
+    /// message on the data path.
+    private var confinedRegistration: Unmanaged<Registration>?
+    private var registration: Registration? { confinedRegistration?.takeUnretainedValue() }
     /// One operation per direction at a time, the others queued FIFO (see "Concurrent use").
     let readGate = DirectionGate()
     let writeGate = DirectionGate()
@@ -84,6 +90,7 @@ final class SocketHandle: @unchecked Sendable {
         if let pointer = ownerSlot.load(ordering: .acquiring) {
             SocketHandle.releaseOwner(pointer)
         }
+        confinedRegistration?.release()
     }
 
     /// Where the socket waits (see "Ownership").
@@ -234,7 +241,7 @@ final class SocketHandle: @unchecked Sendable {
     private func registrationOnOwner(_ owner: IOThread, _ operation: StaticString) throws(IOError) -> Registration {
         if let registration { return registration }
         let created = try withFD(operation) { (fd) throws(IOError) in try owner.reactor.register(fd: fd, loop: owner, isStream: isStream) }
-        registration = created
+        confinedRegistration = Unmanaged.passRetained(created)
         return created
     }
 
@@ -279,6 +286,11 @@ final class SocketHandle: @unchecked Sendable {
         _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
     ) async throws -> Value {
         while true {
+            if let registration = registrationIfOnOwner() {
+                if let value = try attemptOnOwner(registration, interest, operation, attempt) { return value }
+                try await registration.waitReady(interest, operation: operation)
+                continue
+            }
             let owner: IOThread
             switch try self.owner(operation) {
             case .shared(let registration):
@@ -325,6 +337,9 @@ final class SocketHandle: @unchecked Sendable {
         _ interest: Registration.Interest, _ operation: StaticString,
         _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
     ) throws(IOError) -> Value? {
+        if let registration = registrationIfOnOwner() {
+            return try attemptOnOwner(registration, interest, operation, attempt)
+        }
         switch currentOwner {
         case .loop(let owner)?:
             if owner.isCurrent, let registration { return try attemptOnOwner(registration, interest, operation, attempt) }
@@ -336,6 +351,15 @@ final class SocketHandle: @unchecked Sendable {
             break
         }
         return try attemptAnywhere(operation, attempt)
+    }
+
+    /// The confined registration if the caller runs on the owner's loop and the socket has one:
+    /// the data path's common case, found without decoding the owner or counting references (the
+    /// owner slot holds the IOThread's address, which is what the loop thread's thread-local holds).
+    @inline(__always)
+    private func registrationIfOnOwner() -> Registration? {
+        guard let owner = ownerSlot.load(ordering: .acquiring), owner == ciopool_current_thread_get() else { return nil }
+        return registration
     }
 
     /// One attempt on the owner's thread: skips the syscall while readiness is known to be clear,
