@@ -61,7 +61,7 @@ struct EchoBenchmark {
     }
 
     /// A ratio to the first server, or why there is none.
-    enum Ratio: Codable, Sendable {
+    enum Ratio: Codable, Sendable, Equatable {
         case value(Double)
         /// This server's configuration was client-bound.
         case clientBound
@@ -151,7 +151,7 @@ struct EchoBenchmark {
             if ending != "exit status 0" { progress("warning: \(process.name) ended with \(ending) on SIGTERM") }
         }
         processes = []
-        return (samples, summarize(samples))
+        return (samples, Self.summarize(samples, servers: options.servers.map(\.name), configurations: options.configurations))
     }
 
     private func measure(_ process: ServerProcess, _ configuration: Configuration, round: Int) async throws -> Sample {
@@ -188,19 +188,21 @@ struct EchoBenchmark {
             clientCorePercent: max(busiestThread, clientCPUSeconds / clientCores) / window * 100)
     }
 
-    private func summarize(_ samples: [Sample]) -> [Summary] {
+    /// Per configuration and server (in the order given), the medians of its rounds and its ratios
+    /// to the first server's.
+    static func summarize(_ samples: [Sample], servers: [String], configurations: [Configuration]) -> [Summary] {
         var summaries: [Summary] = []
-        for configuration in options.configurations {
+        for configuration in configurations {
             var first: Summary?
-            for server in options.servers {
+            for server in servers {
                 let rounds = samples.filter {
-                    $0.server == server.name && $0.connections == configuration.connections && $0.size == configuration.size
+                    $0.server == server && $0.connections == configuration.connections && $0.size == configuration.size
                         && $0.depth == configuration.depth
                 }
                 guard !rounds.isEmpty else { continue }
                 let clientCorePercent = median(rounds.map(\.clientCorePercent))
                 var summary = Summary(
-                    server: server.name, connections: configuration.connections, size: configuration.size,
+                    server: server, connections: configuration.connections, size: configuration.size,
                     depth: configuration.depth, messagesPerSecond: median(rounds.map(\.messagesPerSecond)),
                     p50Microseconds: median(rounds.map(\.p50Microseconds)), p99Microseconds: median(rounds.map(\.p99Microseconds)),
                     serverCPUMicrosecondsPerMessage: median(rounds.map(\.serverCPUMicrosecondsPerMessage)),
