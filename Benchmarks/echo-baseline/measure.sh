@@ -51,7 +51,7 @@ build_dir=${BUILD_DIR:-/tmp/echo-baseline-build}
 mkdir -p "$build_dir"
 for prog in c_epoll_echo pingpong_client; do
     if [[ ! -x $build_dir/$prog || $here/$prog.c -nt $build_dir/$prog ]]; then
-        ${CC:-cc} -O2 -Wall -Wextra -o "$build_dir/$prog.tmp.$$" "$here/$prog.c"
+        ${CC:-cc} -O2 -Wall -Wextra -pthread -o "$build_dir/$prog.tmp.$$" "$here/$prog.c"
         mv -f "$build_dir/$prog.tmp.$$" "$build_dir/$prog"
     fi
 done

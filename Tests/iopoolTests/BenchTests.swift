@@ -5,14 +5,17 @@ import Testing
 @testable import iopool
 
 /// A small echo server in Python (selectors, one thread), as a stand-in for any `--peer` command:
-/// it takes its port from `{port}`, as a peer must. With a second argument S it exits S seconds
-/// after the first bytes it echoes (a server that dies mid-run).
-private func pythonEchoServer(diesAfter seconds: Double? = nil) -> String {
+/// it takes its port from `{port}`, as a peer must. With `diesAfter` S it exits S seconds after the
+/// first bytes it echoes (a server that dies mid-run); with `corrupts` it flips a bit of the
+/// tenth chunk it echoes (a server that breaks the echo contract).
+private func pythonEchoServer(diesAfter seconds: Double? = nil, corrupts: Bool = false) -> String {
     """
     python3 -c 'import os, selectors, socket, sys, time
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(512); s.setblocking(False)
     sel = selectors.DefaultSelector(); sel.register(s, selectors.EVENT_READ)
-    dies_after = float(sys.argv[2]) if len(sys.argv) > 2 else None
+    corrupts = sys.argv[2] == "corrupts"
+    dies_after = float(sys.argv[3]) if len(sys.argv) > 3 else None
+    chunks = 0
     first_data = None
     print("listening on 127.0.0.1:" + sys.argv[1], flush=True)
     while True:
@@ -28,10 +31,12 @@ private func pythonEchoServer(diesAfter seconds: Double? = nil) -> String {
                     data = b""
                 if data:
                     first_data = first_data or time.monotonic()
+                    chunks += 1
+                    if corrupts and chunks == 10: data = bytes([data[0] ^ 1]) + data[1:]
                     key.fileobj.setblocking(True); key.fileobj.sendall(data); key.fileobj.setblocking(False)
                 else:
                     sel.unregister(key.fileobj); key.fileobj.close()
-    ' {port} \(seconds.map { String($0) } ?? "")
+    ' {port} \(corrupts ? "corrupts" : "echoes") \(seconds.map { String($0) } ?? "")
     """
 }
 
@@ -42,7 +47,7 @@ struct BenchTests {
         let options = EchoBenchmark.Options(
             servers: [.init(name: "python-a", command: pythonEchoServer()), .init(name: "python b", command: pythonEchoServer())],
             configurations: [.init(connections: 1, size: 64, depth: 1), .init(connections: 4, size: 100, depth: 2)],
-            rounds: 2, warmup: 0.05, seconds: 0.2, logDirectory: directory)
+            rounds: 2, warmup: 0.05, seconds: 0.2, clientBinary: try await loadClient(into: directory), logDirectory: directory)
         var progress: [String] = []
         let (samples, summaries) = try await EchoBenchmark(options: options).run(progress: { progress.append($0) })
 
@@ -54,12 +59,15 @@ struct BenchTests {
             #expect(sample.messages > 0, "\(sample)")
             #expect(sample.serverCPUSeconds > 0, "the server's CPU clock did not move: \(sample)")
             #expect(sample.p50Microseconds > 0 && sample.p99Microseconds >= sample.p50Microseconds)
+            #expect(sample.clientCPUSeconds > 0 && sample.clientCorePercent > 0, "the client's CPU clock did not move: \(sample)")
         }
         #expect(summaries.count == 4)
-        #expect(summaries.filter { $0.server == "python-a" }.allSatisfy { $0.throughputRatio == 1 && $0.cpuPerMessageRatio == 1 })
+        // A Python server costs far more per message than the C client: never client-bound.
+        #expect(summaries.allSatisfy { !$0.clientBound }, "\(summaries)")
+        #expect(summaries.filter { $0.server == "python-a" }.allSatisfy { $0.throughputRatio == .value(1) && $0.cpuPerMessageRatio == .value(1) })
         let second = try #require(summaries.first { $0.server == "python b" && $0.connections == 4 })
         let first = try #require(summaries.first { $0.server == "python-a" && $0.connections == 4 })
-        #expect(abs(second.throughputRatio - second.messagesPerSecond / first.messagesPerSecond) < 1e-9)
+        #expect(second.throughputRatio == .value(second.messagesPerSecond / first.messagesPerSecond))
         #expect(progress.contains { $0.hasPrefix("[8/8]") })
         // Each server's output went to its own log, named after it.
         let log = try String(contentsOfFile: directory + "/echo-server-python_b.log", encoding: .utf8)
@@ -71,7 +79,7 @@ struct BenchTests {
         let options = EchoBenchmark.Options(
             servers: [.init(name: "broken", command: "sh -c 'echo cannot bind {port}: no reason >&2; exit 3'")],
             configurations: [.init(connections: 1, size: 64, depth: 1)], rounds: 1, warmup: 0, seconds: 0.1,
-            logDirectory: directory)
+            clientBinary: try await loadClient(into: directory), logDirectory: directory)
         await #expect {
             _ = try await EchoBenchmark(options: options).run(progress: { _ in })
         } throws: { error in
@@ -85,12 +93,54 @@ struct BenchTests {
         // Accepts (so it counts as started), echoes for 0.3 s, then exits.
         let options = EchoBenchmark.Options(
             servers: [.init(name: "dies", command: pythonEchoServer(diesAfter: 0.3))], configurations: [.init(connections: 2, size: 64, depth: 1)],
-            rounds: 3, warmup: 0.1, seconds: 0.5, logDirectory: directory)
+            rounds: 3, warmup: 0.1, seconds: 0.5, clientBinary: try await loadClient(into: directory), logDirectory: directory)
         await #expect {
             _ = try await EchoBenchmark(options: options).run(progress: { _ in })
         } throws: { error in
             "\(error)".hasPrefix("dies (2 conns): ")
         }
+    }
+
+    @Test func aServerThatCorruptsAnEchoFailsTheRunAndSaysSo() async throws {
+        let directory = try temporaryDirectory()
+        let options = EchoBenchmark.Options(
+            servers: [.init(name: "corrupts", command: pythonEchoServer(corrupts: true))],
+            configurations: [.init(connections: 2, size: 64, depth: 1)], rounds: 1, warmup: 0.1, seconds: 0.3,
+            clientBinary: try await loadClient(into: directory), logDirectory: directory)
+        await #expect {
+            _ = try await EchoBenchmark(options: options).run(progress: { _ in })
+        } throws: { error in
+            let text = "\(error)"
+            return text.hasPrefix("corrupts (2 conns): ") && text.contains("broke the echo contract")
+                && text.contains("mismatch: echoed bytes differ")
+        }
+    }
+
+    /// Synthetic rounds: what is over 90% client-bound gets no ratio, and when the first server's
+    /// row is, no row of that configuration does.
+    @Test func aClientBoundRowClaimsNoRatio() throws {
+        func sample(_ server: String, connections: Int, cpuPerMessage: Double, clientPercent: Double) -> EchoBenchmark.Sample {
+            .init(
+                server: server, connections: connections, size: 64, depth: 1, round: 1, messages: 1000, seconds: 1,
+                messagesPerSecond: 1000, p50Microseconds: 10, p99Microseconds: 20, serverCPUSeconds: cpuPerMessage * 1000 / 1e6,
+                serverCPUMicrosecondsPerMessage: cpuPerMessage, clientCPUSeconds: clientPercent / 100,
+                clientCorePercent: clientPercent)
+        }
+        let samples = [
+            sample("c", connections: 16, cpuPerMessage: 4, clientPercent: 60),
+            sample("io", connections: 16, cpuPerMessage: 6, clientPercent: 50),
+            sample("fast", connections: 16, cpuPerMessage: 3, clientPercent: 95),
+            sample("c", connections: 256, cpuPerMessage: 4, clientPercent: 91),
+            sample("io", connections: 256, cpuPerMessage: 6, clientPercent: 50),
+        ]
+        let summaries = EchoBenchmark.summarize(
+            samples, servers: ["c", "io", "fast"],
+            configurations: [.init(connections: 16, size: 64, depth: 1), .init(connections: 256, size: 64, depth: 1)])
+        #expect(summaries.map(\.clientBound) == [false, false, true, true, false])
+        #expect(summaries.map(\.cpuPerMessageRatio) == [.value(1), .value(1.5), .clientBound, .clientBound, .referenceClientBound])
+        let json = String(decoding: try JSONEncoder().encode(summaries), as: UTF8.self)
+        #expect(json.contains(#""cpuPerMessageRatio":1.5"#) && json.contains(#""cpuPerMessageRatio":"client-bound""#))
+        #expect(try JSONDecoder().decode([EchoBenchmark.Summary].self, from: Data(json.utf8)).map(\.cpuPerMessageRatio) == summaries.map(\.cpuPerMessageRatio))
     }
 
     @Test func cpusAreSplitBetweenServerAndClient() {
@@ -119,11 +169,25 @@ struct BenchTests {
         #expect(svg.contains(">100k<"))  // the log axis reaches the largest value's decade
     }
 
+    @Test func barChartFadesAndStarsMarkedBars() {
+        let chart = BarChart(
+            title: "t", subtitle: "s",
+            panels: [.init(title: "p", groups: ["g"], series: ["a", "b"], values: [[10, 20]], marked: [[false, true]])])
+        let svg = chart.svg()
+        #expect(svg.components(separatedBy: "fill-opacity").count - 1 == 1)
+        #expect(svg.contains(">20*<") && svg.contains(">10<"))
+    }
+
     @Test func medianOfOddEvenAndNaN() {
         #expect(median([3, 1, 2]) == 2)
         #expect(median([4, 1, 3, 2]) == 2.5)
         #expect(median([.nan, 5]) == 5)
         #expect(median([]).isNaN)
+    }
+
+    /// The C load client, compiled into `directory` (the tests run from the package root).
+    private func loadClient(into directory: String) async throws -> String {
+        try await EchoBaselineProgram.loadClient.compile(into: directory)
     }
 
     private func temporaryDirectory() throws -> String {

@@ -13,6 +13,9 @@ struct BarChart {
         var series: [String]
         /// `values[group][series]`; NaN draws no bar.
         var values: [[Double]]
+        /// `marked[group][series]`: a bar drawn faded, its label starred (the subtitle says why);
+        /// empty: none.
+        var marked: [[Bool]] = []
         /// A logarithmic axis, for values that span orders of magnitude (the bars then start at
         /// the axis' lowest decade).
         var logarithmic = false
@@ -84,8 +87,11 @@ struct BarChart {
                 guard value.isFinite, !panel.logarithmic || value > 0 else { continue }
                 let x = barsLeft + Double(seriesIndex) * barWidth
                 let barTop = y(value)
-                out += "<rect x=\"\(fmt(x + 1))\" y=\"\(fmt(barTop))\" width=\"\(fmt(barWidth - 2))\" height=\"\(fmt(max(plotBottom - barTop, 0.5)))\" fill=\"\(color(seriesIndex))\"><title>\(escape(group)) · \(escape(panel.series[seriesIndex])): \(panel.label(value))</title></rect>"
-                out += "<text x=\"\(fmt(x + barWidth / 2))\" y=\"\(fmt(barTop - 4))\" font-size=\"10\" text-anchor=\"middle\">\(escape(panel.label(value)))</text>\n"
+                let isMarked = panel.marked.indices.contains(groupIndex) && panel.marked[groupIndex].indices.contains(seriesIndex)
+                    && panel.marked[groupIndex][seriesIndex]
+                let label = panel.label(value) + (isMarked ? "*" : "")
+                out += "<rect x=\"\(fmt(x + 1))\" y=\"\(fmt(barTop))\" width=\"\(fmt(barWidth - 2))\" height=\"\(fmt(max(plotBottom - barTop, 0.5)))\" fill=\"\(color(seriesIndex))\"\(isMarked ? " fill-opacity=\"0.35\"" : "")><title>\(escape(group)) · \(escape(panel.series[seriesIndex])): \(label)</title></rect>"
+                out += "<text x=\"\(fmt(x + barWidth / 2))\" y=\"\(fmt(barTop - 4))\" font-size=\"10\" text-anchor=\"middle\">\(escape(label))</text>\n"
             }
             // Shrink a label that would run into its neighbours (about 0.6 em per character).
             let fontSize = min(12, (groupWidth - 6) / (Double(max(group.count, 1)) * 0.6))

@@ -42,15 +42,20 @@ struct BenchCommand: AsyncParsableCommand {
 
     struct Echo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Echo servers as separate processes, driven in turn by the verifying load client.",
+            abstract: "Echo servers as separate processes, driven in turn by the verifying C load client.",
             discussion: """
-                Servers: our echo-server on IOThreadPool (io), on WorkStealingPool (stealing) and on Swift's \
-                global executor with the same net types (global), the C epoll baseline (compiled from \
-                Benchmarks/echo-baseline if a C compiler is found), then every --peer. Each runs as its own \
-                process on a free loopback port; the servers take the first --threads CPUs and the client \
-                the next --client-threads ones. Rounds interleave the servers (A B C A B C ...); the table \
-                shows medians over the rounds and ratios to the first server. Server CPU per message is \
-                the server process's CPU clock over the measured window divided by the messages echoed.
+                Servers: the C epoll baseline (first, so the ratios are to it; leave it out with \
+                --no-c-baseline), our echo-server on IOThreadPool (io), on WorkStealingPool (stealing) and on \
+                Swift's global executor with the same net types (global), then every --peer. Each runs as its \
+                own process on a free loopback port; the servers take the first --threads CPUs and the load \
+                client the next --client-threads ones. The load client is Benchmarks/echo-baseline/\
+                pingpong_client.c, compiled on the spot (as is the C server): the bench fails if there is no \
+                C compiler, since a client that costs more per message than a server would measure itself. \
+                Rounds interleave the servers (A B C A B C ...); the table shows medians over the rounds and \
+                ratios to the first server. Server CPU per message is the server process's CPU clock over the \
+                measured window divided by the messages echoed; client CPU % is how busy the client's \
+                busiest core was over the same window. Where that is over 90%, the client may have set the \
+                pace: the configuration is marked client-bound and no ratio is claimed for it.
                 """)
 
         @Option(help: "Built-in servers, in order: io, stealing, global (comma-separated).")
@@ -61,11 +66,11 @@ struct BenchCommand: AsyncParsableCommand {
                 "Another server as NAME=COMMAND (repeatable); {port} and {threads} are substituted.",
                 valueName: "name=command"))
         var peers: [String] = []
-        @Flag(help: "Leave out the C epoll baseline.")
+        @Flag(help: "Leave out the C epoll baseline server (the load client is C regardless).")
         var noCBaseline = false
         // Numeric options parse unconditionally so that "-1" reaches validate() (see OptionRules).
         @Option(parsing: .unconditional, help: "Server threads.") var threads = 1
-        @Option(parsing: .unconditional, help: "Client threads.") var clientThreads = 1
+        @Option(parsing: .unconditional, help: "Load client threads.") var clientThreads = 1
         @Option(parsing: .unconditional, help: "Connection counts (comma-separated).") var connections = "1,16,256"
         @Option(parsing: .unconditional, help: "Message sizes in bytes (comma-separated).") var sizes = "64"
         @Option(parsing: .unconditional, help: "Messages in flight per connection (1: ping-pong).") var depth = 1
@@ -90,10 +95,21 @@ struct BenchCommand: AsyncParsableCommand {
         func run() async throws {
             try makeDirectory(output.output)
             var servers = try serverList()
-            if !noCBaseline, let baseline = try await CBaseline.build(into: output.output) {
-                servers.append(baseline)
-            } else if !noCBaseline {
-                printError("bench echo: no C compiler or no Benchmarks/echo-baseline/c_epoll_echo.c here; running without the C baseline")
+            let clientBinary: String
+            do {
+                clientBinary = try await EchoBaselineProgram.loadClient.compile(into: output.output)
+            } catch {
+                // No fallback to a Swift client: it costs about twice the C client per message, so
+                // it would measure itself rather than the servers.
+                throw BenchError("bench echo: \(error); the echo benchmark drives every server with this C load client and does not run without it")
+            }
+            if !noCBaseline {
+                do {
+                    let server = try await EchoBaselineProgram.server.compile(into: output.output)
+                    servers.insert(.init(name: Self.cBaselineName, command: "'\(server)' {port}"), at: 0)
+                } catch {
+                    throw BenchError("bench echo: \(error) (--no-c-baseline leaves the C baseline server out)")
+                }
             }
             let configurations = try parseList(sizes, "--sizes").flatMap { size in
                 try parseList(connections, "--connections").map {
@@ -104,10 +120,10 @@ struct BenchCommand: AsyncParsableCommand {
             let options = EchoBenchmark.Options(
                 servers: servers, configurations: configurations, rounds: rounds, warmup: warmup, seconds: seconds,
                 serverThreads: threads, clientThreads: clientThreads, serverCPUs: serverCPUs, clientCPUs: clientCPUs,
-                logDirectory: output.output)
+                clientBinary: clientBinary, logDirectory: output.output)
             let pinning = serverCPUs.map { "server on CPU \(CPUAffinity.describe($0)), client on CPU \(CPUAffinity.describe(clientCPUs!))" } ?? "not pinned"
             let heading =
-                "echo: \(sizes)-byte messages, depth \(depth), \(threads) server thread(s), \(clientThreads) client thread(s), "
+                "echo: \(sizes)-byte messages, depth \(depth), \(threads) server thread(s), \(clientThreads) C client thread(s), "
                 + "\(pinning); medians of \(rounds) interleaved rounds of \(format1(seconds)) s"
             printError("bench echo: \(servers.count) servers × \(configurations.count) configurations × \(rounds) rounds, about \(Int(Double(servers.count * configurations.count * rounds) * (warmup + seconds + 0.2))) s")
             let (samples, summaries) = try await EchoBenchmark(options: options).run(progress: { printError("bench echo: " + $0) })
@@ -115,38 +131,48 @@ struct BenchCommand: AsyncParsableCommand {
             printLine(heading)
             printLine(
                 pad("configuration", 16) + pad("server", 22) + pad("msgs/s", 11) + pad("p50 µs", 9) + pad("p99 µs", 9)
-                    + pad("CPU µs/msg", 12) + pad("msgs/s ×", 10) + "CPU/msg ×")
+                    + pad("CPU µs/msg", 12) + pad("client %", 10) + pad("msgs/s ×", 18) + "CPU/msg ×")
             for summary in summaries {
                 let configuration = EchoBenchmark.Configuration(connections: summary.connections, size: summary.size, depth: summary.depth)
                 printLine(
                     pad(configuration.label + ", \(summary.size) B", 16) + pad(summary.server, 22) + pad("\(Int(summary.messagesPerSecond))", 11)
                         + pad(format1(summary.p50Microseconds), 9) + pad(format1(summary.p99Microseconds), 9)
-                        + pad(format2(summary.serverCPUMicrosecondsPerMessage), 12) + pad(format2(summary.throughputRatio), 10)
-                        + format2(summary.cpuPerMessageRatio))
+                        + pad(format2(summary.serverCPUMicrosecondsPerMessage), 12) + pad(format1(summary.clientCorePercent), 10)
+                        + pad(summary.throughputRatio.text, 18) + summary.cpuPerMessageRatio.text)
             }
-            printLine("(× columns: ratio to \(servers[0].name); for CPU/msg lower is better)")
+            printLine(
+                "(× columns: ratio to \(servers[0].name); for CPU/msg lower is better. client %: the load client's busiest core; "
+                    + "over \(Int(EchoBenchmark.clientBoundPercent))% the row is client-bound, and no ratio is claimed for it)")
 
             let groups = configurations.map { $0.label + ($0.size == 64 && configurations.allSatisfy { $0.size == 64 } ? "" : ", \($0.size) B") }
-            func values(_ value: (EchoBenchmark.Summary) -> Double) -> [[Double]] {
+            func values<Value>(_ value: (EchoBenchmark.Summary) -> Value, absent: Value) -> [[Value]] {
                 configurations.map { configuration in
                     servers.map { server in
                         summaries.first {
                             $0.server == server.name && $0.connections == configuration.connections && $0.size == configuration.size
-                        }.map(value) ?? .nan
+                        }.map(value) ?? absent
                     }
                 }
             }
             let names = servers.map(\.name)
+            let clientBound = values(\.clientBound, absent: false)
+            let subtitle =
+                heading
+                + (clientBound.joined().contains(true)
+                    ? "; * client-bound: the load client's core was over \(Int(EchoBenchmark.clientBoundPercent))% busy, so the client may have set the pace"
+                    : "")
             let chart = BarChart(
-                title: "iopool bench echo", subtitle: heading,
+                title: "iopool bench echo", subtitle: subtitle,
                 panels: [
-                    .init(title: "messages/s (higher is better)", groups: groups, series: names, values: values(\.messagesPerSecond)),
+                    .init(
+                        title: "messages/s (higher is better)", groups: groups, series: names,
+                        values: values(\.messagesPerSecond, absent: .nan), marked: clientBound),
                     .init(
                         title: "server CPU µs per message (lower is better)", groups: groups, series: names,
-                        values: values(\.serverCPUMicrosecondsPerMessage)),
+                        values: values(\.serverCPUMicrosecondsPerMessage, absent: .nan), marked: clientBound),
                     .init(
                         title: "round-trip p99 µs (log scale; lower is better)", groups: groups, series: names,
-                        values: values(\.p99Microseconds), logarithmic: true),
+                        values: values(\.p99Microseconds, absent: .nan), marked: clientBound, logarithmic: true),
                 ])
             try BenchRecord.write(
                 name: "echo", into: output.output, chart: chart,
@@ -179,6 +205,8 @@ struct BenchCommand: AsyncParsableCommand {
             guard Set(list.map(\.name)).count == list.count else { throw ValidationError("two servers have the same name") }
             return list
         }
+
+        static let cBaselineName = "C epoll (1 thread)"
 
         static func displayName(_ pool: EchoServer.Pool) -> String {
             switch pool {
@@ -362,6 +390,8 @@ struct BlockingRecord: Codable, Sendable {
 
 struct EchoRecord: Codable, Sendable {
     struct Options: Codable, Sendable {
+        /// The program that drove every server.
+        var loadClient = EchoBaselineProgram.loadClient.source
         var servers: [EchoBenchmark.Server]
         var threads: Int
         var clientThreads: Int

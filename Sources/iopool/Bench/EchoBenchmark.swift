@@ -2,12 +2,16 @@ import Foundation
 import Glibc
 import IOPool
 
-/// `iopool bench echo`: echo servers as separate processes, driven in turn by the verifying load
-/// client (in this process, on its own CPUs), A B C A B C ... over several rounds, so that the
-/// machine's drift lands on every server alike. Per round: messages/s, latency p50/p99, and the
-/// server's CPU time per message, read from its process CPU clock exactly at the measured
-/// window's edges.
+/// `iopool bench echo`: echo servers as separate processes, driven in turn by the verifying C load
+/// client (its own process, on its own CPUs), A B C A B C ... over several rounds, so that the
+/// machine's drift lands on every server alike. Per round: messages/s, latency p50/p99, the
+/// server's CPU time per message and how busy the client's core was, both read from CPU clocks
+/// exactly at the measured window's edges. A configuration whose client core was over 90% busy
+/// is client-bound: the client, not the server, set the pace, so no ratio is claimed for it.
 struct EchoBenchmark {
+    /// Busier than this (percent of a core), the client may be what limits the rate.
+    static let clientBoundPercent = 90.0
+
     struct Server: Codable, Sendable {
         var name: String
         /// A shell command; `{port}` becomes a free port, `{threads}` the server thread count.
@@ -31,6 +35,8 @@ struct EchoBenchmark {
         var clientThreads = 1
         var serverCPUs: [Int]?
         var clientCPUs: [Int]?
+        /// The compiled C load client.
+        var clientBinary: String
         var logDirectory: String
     }
 
@@ -48,6 +54,42 @@ struct EchoBenchmark {
         var p99Microseconds: Double
         var serverCPUSeconds: Double
         var serverCPUMicrosecondsPerMessage: Double
+        var clientCPUSeconds: Double
+        /// How busy the client's busiest core was over the window, in percent: its busiest
+        /// thread's CPU time, or the process's spread over the cores it has, whichever is more.
+        var clientCorePercent: Double
+    }
+
+    /// A ratio to the first server, or why there is none.
+    enum Ratio: Codable, Sendable, Equatable {
+        case value(Double)
+        /// This server's configuration was client-bound.
+        case clientBound
+        /// The first server's was: there is nothing fair to compare with.
+        case referenceClientBound
+
+        var text: String {
+            switch self {
+            case .value(let value): format2(value)
+            case .clientBound: "client-bound"
+            case .referenceClientBound: "ref client-bound"
+            }
+        }
+
+        /// A number, or the text saying why there is none.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            if case .value(let value) = self { try container.encode(value) } else { try container.encode(text) }
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let value = try? container.decode(Double.self) {
+                self = .value(value)
+            } else {
+                self = try container.decode(String.self) == Ratio.clientBound.text ? .clientBound : .referenceClientBound
+            }
+        }
     }
 
     /// Medians over the rounds of one server and configuration, with ratios to the first server.
@@ -60,10 +102,13 @@ struct EchoBenchmark {
         var p50Microseconds: Double
         var p99Microseconds: Double
         var serverCPUMicrosecondsPerMessage: Double
+        var clientCorePercent: Double
+        /// The median client core was over `clientBoundPercent` busy.
+        var clientBound: Bool
         /// messages/s of this server ÷ messages/s of the first server.
-        var throughputRatio: Double
+        var throughputRatio: Ratio
         /// CPU per message of this server ÷ CPU per message of the first server (lower is better).
-        var cpuPerMessageRatio: Double
+        var cpuPerMessageRatio: Ratio
     }
 
     let options: Options
@@ -97,7 +142,7 @@ struct EchoBenchmark {
                     progress(
                         "[\(done)/\(total)] \(configuration.label), round \(round), \(process.name): "
                             + "\(Int(sample.messagesPerSecond)) msg/s, p99 \(format1(sample.p99Microseconds)) µs, "
-                            + "\(format2(sample.serverCPUMicrosecondsPerMessage)) µs CPU/msg")
+                            + "\(format2(sample.serverCPUMicrosecondsPerMessage)) µs CPU/msg, client core \(Int(sample.clientCorePercent.rounded()))%")
                 }
             }
         }
@@ -106,60 +151,73 @@ struct EchoBenchmark {
             if ending != "exit status 0" { progress("warning: \(process.name) ended with \(ending) on SIGTERM") }
         }
         processes = []
-        return (samples, summarize(samples))
+        return (samples, Self.summarize(samples, servers: options.servers.map(\.name), configurations: options.configurations))
     }
 
     private func measure(_ process: ServerProcess, _ configuration: Configuration, round: Int) async throws -> Sample {
-        let client = LoadClient(
+        let client = CLoadClient(
             options: .init(
-                address: try SocketAddress(host: "127.0.0.1", port: process.port), connections: configuration.connections,
-                messageSize: configuration.size, depth: configuration.depth, warmup: .seconds(options.warmup),
-                duration: .seconds(options.seconds), threads: options.clientThreads, cpus: options.clientCPUs))
-        let result: LoadClient.Result
+                binary: options.clientBinary, port: process.port, connections: configuration.connections,
+                size: configuration.size, depth: configuration.depth, threads: options.clientThreads,
+                warmup: options.warmup, seconds: options.seconds, cpus: options.clientCPUs, serverPID: process.pid,
+                outputPath: options.logDirectory + "/echo-client.json", logPath: options.logDirectory + "/echo-client.log"))
+        let result: CLoadClient.Result
         do {
-            result = try await client.run(windowReading: { try process.cpuNanoseconds() })
+            result = try await client.run()
         } catch {
             let state = process.isRunning ? "still running" : "no longer running"
             throw BenchError("\(process.name) (\(configuration.label)): \(error); the server is \(state); its output:\n\(process.logTail())")
         }
-        var cpuSeconds = Double(result.windowReadingDelta ?? 0) / 1e9
+        var cpuSeconds = Double(result.serverCPUNanoseconds) / 1e9
         if cpuSeconds == 0 {
             // A wrapper (`timeout`, `swift run`) that does not exec the server: its own clock stands still.
             cpuSeconds = .nan
         }
-        let histogram = result.histogram
+        let window = result.windowSeconds
+        let clientCores = Double(min(result.threads, options.clientCPUs?.count ?? result.threads))
+        let clientCPUSeconds = Double(result.clientCPUNanoseconds) / 1e9
+        let busiestThread = Double(result.clientBusiestThreadCPUNanoseconds) / 1e9
         return Sample(
             server: process.name, connections: configuration.connections, size: configuration.size,
-            depth: configuration.depth, round: round, messages: result.messages, seconds: result.seconds,
-            messagesPerSecond: result.messagesPerSecond,
-            p50Microseconds: Double(histogram.value(atPercentile: 50)) / 1000,
-            p99Microseconds: Double(histogram.value(atPercentile: 99)) / 1000,
+            depth: configuration.depth, round: round, messages: result.messages, seconds: window,
+            messagesPerSecond: Double(result.messages) / window,
+            p50Microseconds: result.p50Microseconds, p99Microseconds: result.p99Microseconds,
             serverCPUSeconds: cpuSeconds,
-            serverCPUMicrosecondsPerMessage: result.messages == 0 ? .nan : cpuSeconds * 1e6 / Double(result.messages))
+            serverCPUMicrosecondsPerMessage: result.messages == 0 ? .nan : cpuSeconds * 1e6 / Double(result.messages),
+            clientCPUSeconds: clientCPUSeconds,
+            clientCorePercent: max(busiestThread, clientCPUSeconds / clientCores) / window * 100)
     }
 
-    private func summarize(_ samples: [Sample]) -> [Summary] {
+    /// Per configuration and server (in the order given), the medians of its rounds and its ratios
+    /// to the first server's.
+    static func summarize(_ samples: [Sample], servers: [String], configurations: [Configuration]) -> [Summary] {
         var summaries: [Summary] = []
-        for configuration in options.configurations {
+        for configuration in configurations {
             var first: Summary?
-            for server in options.servers {
+            for server in servers {
                 let rounds = samples.filter {
-                    $0.server == server.name && $0.connections == configuration.connections && $0.size == configuration.size
+                    $0.server == server && $0.connections == configuration.connections && $0.size == configuration.size
                         && $0.depth == configuration.depth
                 }
                 guard !rounds.isEmpty else { continue }
+                let clientCorePercent = median(rounds.map(\.clientCorePercent))
                 var summary = Summary(
-                    server: server.name, connections: configuration.connections, size: configuration.size,
+                    server: server, connections: configuration.connections, size: configuration.size,
                     depth: configuration.depth, messagesPerSecond: median(rounds.map(\.messagesPerSecond)),
                     p50Microseconds: median(rounds.map(\.p50Microseconds)), p99Microseconds: median(rounds.map(\.p99Microseconds)),
                     serverCPUMicrosecondsPerMessage: median(rounds.map(\.serverCPUMicrosecondsPerMessage)),
-                    throughputRatio: 1, cpuPerMessageRatio: 1)
-                if let first {
-                    summary.throughputRatio = summary.messagesPerSecond / first.messagesPerSecond
-                    summary.cpuPerMessageRatio = summary.serverCPUMicrosecondsPerMessage / first.serverCPUMicrosecondsPerMessage
+                    clientCorePercent: clientCorePercent, clientBound: clientCorePercent > Self.clientBoundPercent,
+                    throughputRatio: .value(1), cpuPerMessageRatio: .value(1))
+                let reference = first ?? summary
+                if summary.clientBound {
+                    (summary.throughputRatio, summary.cpuPerMessageRatio) = (.clientBound, .clientBound)
+                } else if reference.clientBound {
+                    (summary.throughputRatio, summary.cpuPerMessageRatio) = (.referenceClientBound, .referenceClientBound)
                 } else {
-                    first = summary
+                    summary.throughputRatio = .value(summary.messagesPerSecond / reference.messagesPerSecond)
+                    summary.cpuPerMessageRatio = .value(summary.serverCPUMicrosecondsPerMessage / reference.serverCPUMicrosecondsPerMessage)
                 }
+                if first == nil { first = summary }
                 summaries.append(summary)
             }
         }

@@ -12,17 +12,12 @@ struct LoadClient {
         var warmup: Duration = .seconds(1)
         var duration: Duration = .seconds(5)
         var threads = 1
-        /// CPUs the client's threads are pinned to (nil: wherever the scheduler puts them).
-        var cpus: [Int]? = nil
     }
 
     struct Result: Sendable {
         var messages: UInt64
         var seconds: Double
         var histogram: LatencyHistogram
-        /// `windowReading` at the end of the measured window minus at its start (e.g. the server's
-        /// CPU nanoseconds), if `run` was given one.
-        var windowReadingDelta: UInt64?
         var messagesPerSecond: Double { Double(messages) / seconds }
     }
 
@@ -33,14 +28,10 @@ struct LoadClient {
 
     let options: Options
 
-    /// Runs the load; `windowReading` is read exactly when the measured window opens and closes.
-    func run(windowReading: (() throws -> UInt64)? = nil) async throws -> Result {
+    /// Runs the load.
+    func run() async throws -> Result {
         precondition(options.connections > 0 && options.messageSize > 0 && options.depth > 0)
-        var configuration = IOThreadPool.Configuration(threadCount: options.threads, threadNamePrefix: "load-")
-        if let cpus = options.cpus {
-            configuration.afterStart = { _ in try? CPUAffinity.pinCurrentThread(to: cpus) }
-        }
-        let pool = try IOThreadPool(configuration: configuration)
+        let pool = try IOThreadPool(configuration: .init(threadCount: options.threads, threadNamePrefix: "load-"))
         let phase = Phase()
         var connections: [Task<LatencyHistogram, any Error>] = []
         for index in 0..<options.connections {
@@ -48,13 +39,11 @@ struct LoadClient {
             connections.append(try pool.spawn { try await Self.drive(connection: index, options, phase) })
         }
         try await sleep(for: options.warmup)
-        let readingAtStart = try windowReading?()
         let start = IOClock.Instant.now
         phase.set(.measuring)
         try await sleep(for: options.duration)
         phase.set(.stopping)
         let end = IOClock.Instant.now
-        let readingAtEnd = try windowReading?()
         var histogram = LatencyHistogram()
         var failure: (any Error)?
         for connection in connections {
@@ -67,9 +56,7 @@ struct LoadClient {
         if let failure { throw failure }
         let elapsed = start.duration(to: end)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        var delta: UInt64?
-        if let readingAtStart, let readingAtEnd { delta = readingAtEnd &- readingAtStart }
-        return Result(messages: histogram.count, seconds: seconds, histogram: histogram, windowReadingDelta: delta)
+        return Result(messages: histogram.count, seconds: seconds, histogram: histogram)
     }
 
     /// One connection: keeps `depth` messages in flight, checks every echoed byte, records latency
