@@ -203,11 +203,14 @@ struct BenchCommand: AsyncParsableCommand {
 
     struct Scheduler: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "tokio's six runtime benchmarks on IOThreadPool, WorkStealingPool and the global executor.",
+            abstract: "tokio's six runtime benchmarks on IOThreadPool, WorkStealingPool, the global executor and the floor.",
             discussion: """
                 Runtimes are interleaved per iteration; each cell is the median wall time of one iteration. \
                 "WSP Task(pref:)" is the same WorkStealingPool driven with plain Task(executorPreference:) \
-                instead of spawn: the scheduler without spawn's shutdown accounting and cancellation scope.
+                instead of spawn: the scheduler without spawn's shutdown accounting and cancellation scope. \
+                "floor" is the thinnest executor (FloorExecutor: threads running jobs from a locked array, \
+                with Task(executorPreference:)) with --threads threads, "floor 1 thread" the same on one \
+                thread; the "÷ floor" columns divide by the former.
                 """)
 
         @Option(parsing: .unconditional, help: "Pool threads (default: the CPUs this process may use).")
@@ -228,6 +231,11 @@ struct BenchCommand: AsyncParsableCommand {
             try OptionRules.checkCount(threads, "--threads")
             try OptionRules.checkCount(iterations, "--iterations")
         }
+
+        /// The "÷ floor" columns: how far each runtime is from the thinnest executor.
+        static let floorRatios: [(label: String, kind: BenchRuntime.Kind)] = [
+            ("WSP spawn ÷ floor", .stealing), ("WSP pref ÷ floor", .stealingPreference), ("global ÷ floor", .global),
+        ]
 
         func run() async throws {
             try makeDirectory(output.output)
@@ -253,13 +261,17 @@ struct BenchCommand: AsyncParsableCommand {
             for runtime in runtimes { await runtime.shutdown() }
 
             printLine(heading)
-            printLine(pad("benchmark", 24) + kinds.map { pad($0.rawValue, 18) }.joined() + "global ÷ stealing (spawn, Task(pref:))")
+            printLine(
+                pad("benchmark", 24) + kinds.map { pad($0.rawValue, 18) }.joined()
+                    + Self.floorRatios.map { pad($0.label, 18) }.joined() + "global ÷ stealing (spawn, Task(pref:))")
             for row in rows {
                 let global = row.median(.global)
                 printLine(
                     pad(row.benchmark, 24) + kinds.map { pad(format1(row.median($0)), 18) }.joined()
+                        + Self.floorRatios.map { pad(format2(row.median($0.kind) / row.median(.floor)) + "×", 18) }.joined()
                         + "\(format2(global / row.median(.stealing)))×, \(format2(global / row.median(.stealingPreference)))×")
             }
+            printLine("(÷ floor: time ÷ the floor's with \(threads) thread(s); 1.0 is as fast as the thinnest executor)")
             let groups = rows.map(\.benchmark)
             let names = kinds.map(\.rawValue)
             let chart = BarChart(
@@ -403,9 +415,11 @@ func parseList(_ text: String, _ option: String) throws -> [Int] {
 extension SchedulerBenchmark: ExpressibleByArgument {}
 
 extension BenchRuntime.Kind: ExpressibleByArgument {
-    /// The command-line name: io, stealing, stealing-preference, global.
+    /// The command-line name: floor, floor-1, io, stealing, stealing-preference, global.
     var name: String {
         switch self {
+        case .floor: "floor"
+        case .floorSingle: "floor-1"
         case .io: "io"
         case .stealing: "stealing"
         case .stealingPreference: "stealing-preference"
