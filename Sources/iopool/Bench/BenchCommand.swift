@@ -318,9 +318,9 @@ struct BenchCommand: AsyncParsableCommand {
                 let global = row.median(.global)
                 printLine(
                     pad(row.benchmark, 24) + names.map { pad(format1(row.medianMicroseconds[$0] ?? .nan), 18) }.joined()
-                        + Self.floorRatios.map { pad(format2(row.median($0.kind) / row.median(.floor)) + "×", 18) }.joined()
-                        + peers.map { pad(format2((row.medianMicroseconds[$0.name] ?? .nan) / row.median(.stealing)) + "×", 18) }.joined()
-                        + "\(format2(global / row.median(.stealing)))×, \(format2(global / row.median(.stealingPreference)))×")
+                        + Self.floorRatios.map { pad(formatRatio(row.median($0.kind) / row.median(.floor)), 18) }.joined()
+                        + peers.map { pad(formatRatio((row.medianMicroseconds[$0.name] ?? .nan) / row.median(.stealing)), 18) }.joined()
+                        + "\(formatRatio(global / row.median(.stealing))), \(formatRatio(global / row.median(.stealingPreference)))")
             }
             printLine("(÷ floor: time ÷ the floor's with \(threads) thread(s); 1.0 is as fast as the thinnest executor)")
             let groups = rows.map(\.benchmark)
@@ -449,6 +449,11 @@ func format1(_ value: Double) -> String {
 
 func format2(_ value: Double) -> String {
     value.isFinite ? String(Double(Int((value * 100).rounded())) / 100) : "-"
+}
+
+/// A ratio as "1.23×"; "-" where a runtime of it did not run.
+func formatRatio(_ value: Double) -> String {
+    value.isFinite ? format2(value) + "×" : "-"
 }
 
 /// A comma-separated list of positive integers (`--connections 1,16,256`), or a ValidationError

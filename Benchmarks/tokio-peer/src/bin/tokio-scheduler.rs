@@ -5,9 +5,9 @@
 //! "remote" one from outside it; busy1 keeps 2 × threads background tasks yielding and stalling),
 //! one warm-up iteration, then the median wall time of `--iterations` iterations.
 //!
-//! Differences from tokio's own benches, on purpose: tokio's `spawn_many_local` spawns from
-//! `block_on` (on a multi-thread runtime that is the inject queue, i.e. remote); here, as in our
-//! bench, it spawns from a task. Completion is signalled the way our bench does (an atomic
+//! Differences from tokio's own benches, on purpose: tokio's `spawn_many_local` (as of the
+//! versions read for this) spawns from `block_on`, which on a multi-thread runtime is not a
+//! worker, so its spawns go to the inject queue; here, as in our bench, it spawns from a task. Completion is signalled the way our bench does (an atomic
 //! countdown, then a oneshot/std channel), not with criterion.
 //!
 //! usage: tokio-scheduler [--threads N] [--iterations N] [--only NAME]... [--flavor multi|current|both]
