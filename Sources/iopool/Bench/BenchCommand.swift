@@ -231,11 +231,15 @@ struct BenchCommand: AsyncParsableCommand {
 
     struct Scheduler: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "tokio's six runtime benchmarks on IOThreadPool, WorkStealingPool and the global executor.",
+            abstract: "tokio's six runtime benchmarks on IOThreadPool, WorkStealingPool, the global executor and the floor.",
             discussion: """
                 Runtimes are interleaved per iteration; each cell is the median wall time of one iteration. \
                 "WSP Task(pref:)" is the same WorkStealingPool driven with plain Task(executorPreference:) \
-                instead of spawn: the scheduler without spawn's shutdown accounting and cancellation scope.
+                instead of spawn: the scheduler without spawn's shutdown accounting and cancellation scope. \
+                "floor" is the thinnest executor (FloorExecutor: threads running jobs from a locked array, \
+                with Task(executorPreference:)) with --threads threads, "floor 1 thread" the same on one \
+                thread; the "÷ floor" columns divide by the former. A --peer (e.g. Benchmarks/tokio-peer) \
+                runs in its own process, once per benchmark and round, interleaved with the runtimes.
                 """)
 
         @Option(parsing: .unconditional, help: "Pool threads (default: the CPUs this process may use).")
@@ -250,57 +254,115 @@ struct BenchCommand: AsyncParsableCommand {
             name: .customLong("runtime"),
             help: "Run only on these runtimes (repeatable): \(BenchRuntime.Kind.allCases.map(\.name).joined(separator: ", ")).")
         var runtimeFilter: [BenchRuntime.Kind] = []
+        @Option(
+            name: .customLong("peer"),
+            help: ArgumentHelp(
+                "Another runtime as NAME=COMMAND (repeatable), run as a process once per benchmark and round: "
+                    + "{benchmark} and {threads} are substituted; it runs one warm-up and one measured iteration "
+                    + "and prints the measured µs as the last line of its stdout.",
+                valueName: "name=command"))
+        var peers: [String] = []
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
             try OptionRules.checkCount(threads, "--threads")
             try OptionRules.checkCount(iterations, "--iterations")
+            _ = try peerList()
         }
+
+        /// The peers as (name, command template); names must not clash with the built-in runtimes.
+        private func peerList() throws -> [(name: String, command: String)] {
+            let list = try peers.map { peer -> (name: String, command: String) in
+                guard let equals = peer.firstIndex(of: "="), equals != peer.startIndex, peer.index(after: equals) != peer.endIndex else {
+                    throw ValidationError(
+                        "--peer '\(peer)': expected NAME=COMMAND, e.g. tokio=\"Benchmarks/tokio-peer/target/release/tokio-scheduler --only {benchmark} --threads {threads} --iterations 1 --format us\"")
+                }
+                return (String(peer[..<equals]), String(peer[peer.index(after: equals)...]))
+            }
+            let names = BenchRuntime.Kind.allCases.map(\.rawValue) + list.map(\.name)
+            guard Set(names).count == names.count else { throw ValidationError("--peer: two runtimes have the same name") }
+            return list
+        }
+
+        /// One round of a peer: its process's last stdout line, in µs.
+        private static func runPeer(_ command: String, benchmark: SchedulerBenchmark, threads: Int) throws -> Double {
+            let command = command.replacingOccurrences(of: "{benchmark}", with: benchmark.rawValue)
+                .replacingOccurrences(of: "{threads}", with: String(threads))
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "exec " + command]
+            let stdout = Pipe()
+            process.standardOutput = stdout
+            try process.run()
+            let data = stdout.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let lastLine = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+            guard process.terminationStatus == 0, let microseconds = Double(lastLine.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--peer '\(command)': exit status \(process.terminationStatus), last line '\(lastLine)' (expected µs)")
+            }
+            return microseconds
+        }
+
+        /// The "÷ floor" columns: how far each runtime is from the thinnest executor.
+        static let floorRatios: [(label: String, kind: BenchRuntime.Kind)] = [
+            ("WSP spawn ÷ floor", .stealing), ("WSP pref ÷ floor", .stealingPreference), ("global ÷ floor", .global),
+        ]
 
         func run() async throws {
             try makeDirectory(output.output)
             let kinds = runtimeFilter.isEmpty ? BenchRuntime.Kind.allCases : BenchRuntime.Kind.allCases.filter(runtimeFilter.contains)
             let runtimes = try kinds.map { try BenchRuntime.make($0, threads: threads) }
+            let peers = try peerList()
+            let names = kinds.map(\.rawValue) + peers.map(\.name)
             let heading = "scheduler: median µs per iteration, \(iterations) iterations, \(threads) threads"
             var rows: [SchedulerRow] = []
             for benchmark in only.isEmpty ? SchedulerBenchmark.allCases : only {
                 printError("bench scheduler: \(benchmark.rawValue)")
-                var samples = Array(repeating: [UInt64](), count: runtimes.count)
+                var samples = Array(repeating: [Double](), count: names.count)  // µs
                 for round in 0...iterations {
                     for (index, runtime) in runtimes.enumerated() {
                         let nanoseconds = await benchmark.runOnce(on: runtime, threads: threads)
-                        if round > 0 { samples[index].append(nanoseconds) }  // round 0 warms up
+                        if round > 0 { samples[index].append(Double(nanoseconds) / 1000) }  // round 0 warms up
+                    }
+                    // A peer warms up in its own process, every round.
+                    for (index, peer) in peers.enumerated() where round > 0 {
+                        samples[runtimes.count + index].append(try Self.runPeer(peer.command, benchmark: benchmark, threads: threads))
                     }
                 }
                 rows.append(
                     SchedulerRow(
                         benchmark: benchmark.rawValue,
-                        medianMicroseconds: Dictionary(uniqueKeysWithValues: zip(kinds.map(\.rawValue), samples.map { median($0.map { Double($0) / 1000 }) })),
-                        samplesMicroseconds: Dictionary(uniqueKeysWithValues: zip(kinds.map(\.rawValue), samples.map { $0.map { Double($0) / 1000 } }))))
+                        medianMicroseconds: Dictionary(uniqueKeysWithValues: zip(names, samples.map(median))),
+                        samplesMicroseconds: Dictionary(uniqueKeysWithValues: zip(names, samples))))
             }
             for runtime in runtimes { await runtime.shutdown() }
 
             printLine(heading)
-            printLine(pad("benchmark", 24) + kinds.map { pad($0.rawValue, 18) }.joined() + "global ÷ stealing (spawn, Task(pref:))")
+            printLine(
+                pad("benchmark", 24) + names.map { pad($0, 18) }.joined()
+                    + Self.floorRatios.map { pad($0.label, 18) }.joined()
+                    + peers.map { pad("\($0.name) ÷ WSP spawn", 18) }.joined() + "global ÷ stealing (spawn, Task(pref:))")
             for row in rows {
                 let global = row.median(.global)
                 printLine(
-                    pad(row.benchmark, 24) + kinds.map { pad(format1(row.median($0)), 18) }.joined()
-                        + "\(format2(global / row.median(.stealing)))×, \(format2(global / row.median(.stealingPreference)))×")
+                    pad(row.benchmark, 24) + names.map { pad(format1(row.medianMicroseconds[$0] ?? .nan), 18) }.joined()
+                        + Self.floorRatios.map { pad(formatRatio(row.median($0.kind) / row.median(.floor)), 18) }.joined()
+                        + peers.map { pad(formatRatio((row.medianMicroseconds[$0.name] ?? .nan) / row.median(.stealing)), 18) }.joined()
+                        + "\(formatRatio(global / row.median(.stealing))), \(formatRatio(global / row.median(.stealingPreference)))")
             }
+            printLine("(÷ floor: time ÷ the floor's with \(threads) thread(s); 1.0 is as fast as the thinnest executor)")
             let groups = rows.map(\.benchmark)
-            let names = kinds.map(\.rawValue)
             let chart = BarChart(
                 title: "iopool bench scheduler", subtitle: heading,
                 panels: [
                     .init(
                         title: "speed relative to Swift's global executor (global time ÷ runtime time; higher is better)",
                         groups: groups, series: names,
-                        values: rows.map { row in kinds.map { row.median(.global) / row.median($0) } },
+                        values: rows.map { row in names.map { row.median(.global) / (row.medianMicroseconds[$0] ?? .nan) } },
                         label: { format2($0) + "×" }),
                     .init(
                         title: "median µs per iteration (log scale; lower is better)", groups: groups, series: names,
-                        values: rows.map { row in kinds.map { row.median($0) } }, logarithmic: true),
+                        values: rows.map { row in names.map { row.medianMicroseconds[$0] ?? .nan } }, logarithmic: true),
                 ])
             try BenchRecord.write(
                 name: "scheduler", into: output.output, chart: chart,
@@ -419,6 +481,11 @@ func format2(_ value: Double) -> String {
     value.isFinite ? String(Double(Int((value * 100).rounded())) / 100) : "-"
 }
 
+/// A ratio as "1.23×"; "-" where a runtime of it did not run.
+func formatRatio(_ value: Double) -> String {
+    value.isFinite ? format2(value) + "×" : "-"
+}
+
 /// A comma-separated list of positive integers (`--connections 1,16,256`), or a ValidationError
 /// that names the option.
 func parseList(_ text: String, _ option: String) throws -> [Int] {
@@ -433,9 +500,11 @@ func parseList(_ text: String, _ option: String) throws -> [Int] {
 extension SchedulerBenchmark: ExpressibleByArgument {}
 
 extension BenchRuntime.Kind: ExpressibleByArgument {
-    /// The command-line name: io, stealing, stealing-preference, global.
+    /// The command-line name: floor, floor-1, io, stealing, stealing-preference, global.
     var name: String {
         switch self {
+        case .floor: "floor"
+        case .floorSingle: "floor-1"
         case .io: "io"
         case .stealing: "stealing"
         case .stealingPreference: "stealing-preference"

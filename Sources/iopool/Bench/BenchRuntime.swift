@@ -1,7 +1,8 @@
 import IOPool
 import Synchronization
 
-/// Where a scheduler benchmark runs: one of our pools, or Swift's default global executor.
+/// Where a scheduler benchmark runs: one of our pools, Swift's default global executor, or the
+/// floor (`FloorExecutor`: the thinnest executor, to tell the pools' cost from the runtime's).
 enum BenchRuntime: Sendable {
     case ioThreadPool(IOThreadPool)
     case workStealing(WorkStealingPool)
@@ -9,8 +10,14 @@ enum BenchRuntime: Sendable {
     /// alone, without the per-task shutdown accounting and cancellation scope that `spawn` adds.
     case workStealingPreference(WorkStealingPool)
     case global
+    /// `FloorExecutor` through `Task(executorPreference:)`, remote and local spawns alike.
+    case floor(FloorExecutor)
 
     enum Kind: String, CaseIterable, Sendable {
+        /// The floor with the pools' thread count: the one the "÷ floor" ratios use.
+        case floor = "floor"
+        /// The floor on one thread: the pure per-task cost, no cross-thread wake-ups.
+        case floorSingle = "floor 1 thread"
         case io = "IOThreadPool"
         case stealing = "WorkStealingPool"
         case stealingPreference = "WSP Task(pref:)"
@@ -24,6 +31,8 @@ enum BenchRuntime: Sendable {
         case .stealingPreference:
             return .workStealingPreference(try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-wsp-")))
         case .global: return .global
+        case .floor: return .floor(FloorExecutor(threadCount: threads))
+        case .floorSingle: return .floor(FloorExecutor(threadCount: 1, namePrefix: "bench-floor1-"))
         }
     }
 
@@ -34,6 +43,7 @@ enum BenchRuntime: Sendable {
         case .ioThreadPool(let pool): return try! pool.spawn(operation)
         case .workStealing(let pool): return try! pool.spawn(operation)
         case .workStealingPreference(let pool): return Task(executorPreference: pool, operation: operation)
+        case .floor(let floor): return Task(executorPreference: floor, operation: operation)
         case .global: return Task.detached(operation: operation)
         }
     }
@@ -45,6 +55,7 @@ enum BenchRuntime: Sendable {
         switch self {
         case .ioThreadPool, .workStealing: return spawn(operation)
         case .workStealingPreference(let pool): return Task(executorPreference: pool, operation: operation)
+        case .floor(let floor): return Task(executorPreference: floor, operation: operation)
         case .global: return Task(operation: operation)
         }
     }
@@ -53,6 +64,7 @@ enum BenchRuntime: Sendable {
         switch self {
         case .ioThreadPool(let pool): await pool.shutdownGracefully()
         case .workStealing(let pool), .workStealingPreference(let pool): await pool.shutdownGracefully()
+        case .floor(let floor): floor.shutdown()
         case .global: break
         }
     }

@@ -37,7 +37,7 @@ enum BlockingBenchmark {
                         await Task.yield()  // then lets others in, as a task doing one blocking call at a time would
                     }
                 })
-            case .ioThreadPool, .workStealingPreference:
+            case .ioThreadPool, .workStealingPreference, .floor:
                 preconditionFailure("the blocking benchmark compares WorkStealingPool with the global executor")
             }
         }
