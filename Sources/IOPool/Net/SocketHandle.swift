@@ -286,14 +286,14 @@ final class SocketHandle: @unchecked Sendable {
         _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
     ) async throws -> Value {
         while true {
+            // The data path: the socket's owner is known (see "Ownership"), found without
+            // decoding the owner slot or counting references.
             if let registration = registrationIfOnOwner() {
                 if let value = try attemptOnOwner(registration, interest, operation, attempt) { return value }
                 try await registration.waitReady(interest, operation: operation)
                 continue
             }
-            let owner: IOThread
-            switch try self.owner(operation) {
-            case .shared(let registration):
+            if let registration = sharedRegistration() {
                 // Note the edge count first: an edge after it ends the wait at once (see `Registration`).
                 let observed = try registration.observe(interest, operation)
                 if !observed.drained {
@@ -309,14 +309,15 @@ final class SocketHandle: @unchecked Sendable {
                 }
                 try await registration.waitForEdge(interest, after: observed.edges, operation: operation)
                 continue
-            case .loop(let loop):
-                owner = loop
             }
-            if owner.isCurrent {
-                let registration = try registrationOnOwner(owner, operation)
-                if let value = try attemptOnOwner(registration, interest, operation, attempt) { return value }
-                try await registration.waitReady(interest, operation: operation)
-            } else {
+            // The first operation (which chooses the owner), or one off the owner's loop.
+            switch try self.owner(operation) {
+            case .shared:
+                continue  // taken by the shared path above
+            case .loop(let owner) where owner.isCurrent:
+                _ = try registrationOnOwner(owner, operation)
+                continue  // taken by the owner's path above
+            case .loop(let owner):
                 // Checked before the syscall too: whether data happens to be there must not
                 // decide between a result and an error on a socket whose loop has stopped.
                 guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
@@ -360,6 +361,16 @@ final class SocketHandle: @unchecked Sendable {
     private func registrationIfOnOwner() -> Registration? {
         guard let owner = ownerSlot.load(ordering: .acquiring), owner == ciopool_current_thread_get() else { return nil }
         return registration
+    }
+
+    /// The shared registration, if the socket waits on a `WorkStealingPool`'s driver (read
+    /// unretained: the owner slot holds it retained while the socket lives).
+    @inline(__always)
+    private func sharedRegistration() -> Registration? {
+        guard let pointer = ownerSlot.load(ordering: .acquiring) else { return nil }
+        let bits = UInt(bitPattern: pointer)
+        guard bits & SocketHandle.sharedTag != 0 else { return nil }
+        return Unmanaged<Registration>.fromOpaque(UnsafeRawPointer(bitPattern: bits & ~SocketHandle.sharedTag)!).takeUnretainedValue()
     }
 
     /// One attempt on the owner's thread: skips the syscall while readiness is known to be clear,

@@ -1,5 +1,6 @@
 import CIOPoolShims
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// One suspended reader or writer: the task's continuation and an id, so that a late cancellation
@@ -51,8 +52,13 @@ final class Registration: @unchecked Sendable {
     /// breaks the cycle.
     let sharedReactor: Reactor?
     /// Shared mode: edges seen per direction (see the type's comment), and the next waiter id.
-    private var readEdges: UInt64 = 0
-    private var writeEdges: UInt64 = 0
+    /// Per direction: the count of edges seen, with `closedBit` set once the direction is closed
+    /// for good (a stream's RDHUP, HUP, ERR: sticky, as `readClosed` in confined mode). Written
+    /// only with `lock` held (with the waiter slots), read without it by `observe`: one atomic load
+    /// instead of a lock per operation.
+    private let readEdges = Atomic<UInt64>(0)
+    private let writeEdges = Atomic<UInt64>(0)
+    private static let closedBit: UInt64 = 1 << 63
     /// Shared mode: the edge count at which an operation last drained the kernel buffer (see
     /// `observe`); `UInt64.max` when none did. Not under `lock`: only the operation holding the
     /// direction's turn reads or writes it (the socket's gate orders them, across threads too).
@@ -88,6 +94,8 @@ final class Registration: @unchecked Sendable {
     }
     /// Set once deregistered (closed, or the loop/driver stopped): later waits fail with it.
     private(set) var failure: Failure?
+    /// Whether `failure` is set, readable without the lock (shared mode's `observe`).
+    private let hasFailed = Atomic<Bool>(false)
     var isActive: Bool { failure == nil }
 
     /// A confined registration (for `loop`'s reactor), or a shared one when `loop` is nil.
@@ -162,18 +170,18 @@ final class Registration: @unchecked Sendable {
         }
         let (wokenReader, wokenWriter) = locked { () -> (Waiter?, Waiter?) in
             var woken: (Waiter?, Waiter?) = (nil, nil)
-            if isStream {
-                // Sticky, as in confined mode: a drained direction of a closed stream must not wait.
-                if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { readClosed = true }
-                if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { writeClosed = true }
-            }
+            // Sticky, as in confined mode: a drained direction of a closed stream must not wait.
+            let closesRead = isStream && events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+            let closesWrite = isStream && events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
             if events & readable != 0 {
-                readEdges &+= 1
+                let word = readEdges.load(ordering: .relaxed)
+                readEdges.store((word &+ 1) | (closesRead ? Registration.closedBit : 0), ordering: .releasing)
                 woken.0 = reader
                 reader = nil
             }
             if events & writable != 0 {
-                writeEdges &+= 1
+                let word = writeEdges.load(ordering: .relaxed)
+                writeEdges.store((word &+ 1) | (closesWrite ? Registration.closedBit : 0), ordering: .releasing)
                 woken.1 = writer
                 writer = nil
             }
@@ -193,14 +201,17 @@ final class Registration: @unchecked Sendable {
     ///
     /// The skip is the shared form of the confined mode's cleared readiness flag (without it,
     /// every echoed message cost one more `read` that returned EAGAIN).
+    @inline(__always)
     func observe(_ interest: Interest, _ operation: StaticString) throws(IOError) -> (edges: UInt64, drained: Bool) {
-        let observed = locked { () -> (edges: UInt64, drained: Bool, failure: Failure?) in
-            interest == .read
-                ? (readEdges, readDrainedAt == readEdges && !readClosed, failure)
-                : (writeEdges, writeDrainedAt == writeEdges && !writeClosed, failure)
-        }
-        if let failure = observed.failure { throw failure.error(operation) }
-        return (observed.edges, observed.drained)
+        if hasFailed.load(ordering: .acquiring), let failure = locked({ failure }) { throw failure.error(operation) }
+        let word = edgeWord(interest)
+        let drainedAt = interest == .read ? readDrainedAt : writeDrainedAt
+        return (word, drainedAt == word && word & Registration.closedBit == 0)
+    }
+
+    @inline(__always)
+    private func edgeWord(_ interest: Interest) -> UInt64 {
+        interest == .read ? readEdges.load(ordering: .acquiring) : writeEdges.load(ordering: .acquiring)
     }
 
     /// Records that an operation which observed `edges` (`observe`) drained the kernel buffer.
@@ -216,12 +227,14 @@ final class Registration: @unchecked Sendable {
     /// Cancellation safety: the waiter is installed under the lock only if the task (or its
     /// `TaskIOCancellation` scope) is not cancelled at that moment, and cancellers remove it under
     /// the same lock, so either the canceller finds the waiter or the install sees the cancellation.
+    @inline(__always)  // into `SocketHandle.perform`: one task-frame allocation fewer per wait
     nonisolated(nonsending)
     func waitForEdge(_ interest: Interest, after observed: UInt64, operation: StaticString) async throws {
         if let scope = scopeOfCurrentTask(interest) {
             try scope.beginWait(on: self)
             defer { scope.endWait() }
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            // The executor-inheriting form, as in `waitReady` (two status-record locks fewer).
+            try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 installShared(continuation, interest, observed, operation, scope: scope)
             }
             return
@@ -246,7 +259,7 @@ final class Registration: @unchecked Sendable {
         enum Outcome { case installed, ready, cancelled, failed(IOError) }
         let outcome = locked { () -> Outcome in
             if let failure { return .failed(failure.error(operation)) }
-            if (interest == .read ? readEdges : writeEdges) != observed { return .ready }
+            if edgeWord(interest) != observed { return .ready }
             if let scope {
                 if scope.isCancelled { return .cancelled }
             } else if withUnsafeCurrentTask(body: { $0?.isCancelled ?? false }) {
@@ -397,7 +410,10 @@ final class Registration: @unchecked Sendable {
     /// the registration inactive: later waits fail the same way.
     func fail(_ failure: Failure) {
         let markFailed = { () -> [Waiter?] in
-            if self.failure == nil { self.failure = failure }
+            if self.failure == nil {
+                self.failure = failure
+                self.hasFailed.store(true, ordering: .releasing)
+            }
             defer { (self.reader, self.writer) = (nil, nil) }
             return [self.reader, self.writer]
         }
