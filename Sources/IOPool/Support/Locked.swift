@@ -7,13 +7,19 @@ import Glibc
 /// program: two threads appending to a `Mutex<[Int]>`). CI runs the tests under TSan, and false
 /// reports would bury real ones. TSan intercepts pthread mutexes, so this lock is understood.
 ///
+/// The value lives behind a pointer, not in a stored `var`: `withLock`'s `inout` access to a
+/// class's stored property would cost a dynamic exclusivity check (two runtime calls and a
+/// thread-local lookup) on every lock, and the mutex already makes the access exclusive. (The loop
+/// takes its remote-queue lock every tick, `spawn` a shard lock twice per task.)
+///
 /// `@unchecked Sendable`: `value` is only touched inside `withLock`, under `mutex`.
 final class Locked<Value>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+    private let value: UnsafeMutablePointer<Value>
 
     init(_ value: Value) {
-        self.value = value
+        self.value = .allocate(capacity: 1)
+        self.value.initialize(to: value)
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         let rc = pthread_mutex_init(mutex, nil)
@@ -23,12 +29,14 @@ final class Locked<Value>: @unchecked Sendable {
     deinit {
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
+        value.deinitialize(count: 1)
+        value.deallocate()
     }
 
     @inline(__always)
     func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
+        return try body(&value.pointee)
     }
 }
