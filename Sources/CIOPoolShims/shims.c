@@ -16,6 +16,11 @@ static _Thread_local void *ciopool_current_thread = 0;
 void *ciopool_current_thread_get(void) { return ciopool_current_thread; }
 void ciopool_current_thread_set(void *thread) { ciopool_current_thread = thread; }
 
+// Swift's own calling convention, as the runtime exports it (clang's `swiftcall`).
+extern void *swift_task_getCurrent(void) __attribute__((swiftcall));
+
+uintptr_t ciopool_current_task_address(void) { return (uintptr_t)swift_task_getCurrent(); }
+
 static _Thread_local void *ciopool_current_worker = 0;
 
 void *ciopool_current_worker_get(void) { return ciopool_current_worker; }

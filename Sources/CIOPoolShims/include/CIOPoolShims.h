@@ -2,6 +2,7 @@
 #define CIOPOOL_SHIMS_H
 
 // Glibc's Swift module does not export these headers; including them here does.
+#include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
@@ -9,6 +10,12 @@
 /// A C `_Thread_local` so that `IOThread.current` is one TLS load, with no Swift TLS machinery.
 void *_Nullable ciopool_current_thread_get(void);
 void ciopool_current_thread_set(void *_Nullable thread);
+
+/// The running Swift task's address, or 0 outside a task: the runtime's `swift_task_getCurrent`
+/// (one thread-local read), which the standard library's `withUnsafeCurrentTask` calls too, but
+/// without that function's copy of the task reference (a retain and a release, called on every
+/// I/O wait of a spawned task to find its cancellation scope).
+uintptr_t ciopool_current_task_address(void);
 
 /// The WorkStealingPool worker thread context (an unretained pointer) of the calling OS thread, or NULL.
 void *_Nullable ciopool_current_worker_get(void);

@@ -1,3 +1,5 @@
+import CIOPoolShims
+
 /// The tasks started by `spawn` that are running now: each one's `TaskIOCancellation` scope by task
 /// address, in 64 independently locked shards (so that workers starting, ending and waiting in
 /// different tasks rarely meet on a lock). Others find there, from the task:
@@ -42,7 +44,8 @@ enum SpawnedTasks {
     /// The running task's address (a thread-local read), nil outside a task.
     @inline(__always)
     static func currentAddress() -> UInt? {
-        withUnsafeCurrentTask { task in task.map { unsafeBitCast($0, to: UInt.self) } }
+        let address = UInt(ciopool_current_task_address())
+        return address == 0 ? nil : address
     }
 
     /// A `Task` handle to the running task and its address. The handle, unlike the
