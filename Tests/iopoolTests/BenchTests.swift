@@ -18,6 +18,7 @@ private func pythonEchoServer(diesAfter seconds: Double? = nil, corrupts: Bool =
     chunks = 0
     first_data = None
     print("listening on 127.0.0.1:" + sys.argv[1], flush=True)
+    print("pid " + str(os.getpid()), flush=True)
     while True:
         if first_data is not None and dies_after is not None and time.monotonic() - first_data > dies_after:
             os._exit(0)
@@ -114,6 +115,12 @@ struct BenchTests {
             return text.hasPrefix("corrupts (2 conns): ") && text.contains("broke the echo contract")
                 && text.contains("mismatch: echoed bytes differ")
         }
+        // The run failed with the server still up: it must be killed and collected, not left a
+        // zombie (a zombie child kept Swift Testing's exit-test monitor spinning, and the test
+        // process from exiting).
+        let log = try String(contentsOfFile: directory + "/echo-server-corrupts.log", encoding: .utf8)
+        let pid = try #require(log.split(separator: "\n").first { $0.hasPrefix("pid ") }.flatMap { Int32($0.dropFirst(4)) })
+        #expect(!FileManager.default.fileExists(atPath: "/proc/\(pid)"), "the server (pid \(pid)) was killed but not collected: a zombie")
     }
 
     /// Synthetic rounds: what is over 90% client-bound gets no ratio, and when the first server's

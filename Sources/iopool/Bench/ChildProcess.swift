@@ -99,6 +99,19 @@ final class ChildProcess {
         return reap()
     }
 
+    /// SIGKILL, and collect the process at once: for error paths that cannot await (a `defer`).
+    /// A child that is killed but never waited for stays a zombie for the bench's whole life, and a
+    /// process that starts children must collect every one: Swift Testing's exit-test monitor, for
+    /// one, peeks at every child with `waitid(P_ALL, WNOWAIT)` in a loop and spins on a zombie it
+    /// does not own, which kept a test process from ever exiting.
+    func killAndReapNow() {
+        guard reap() == nil else { return }
+        kill(pid, SIGKILL)
+        var status: CInt = 0
+        while waitpid(pid, &status, 0) == -1, errno == EINTR {}
+        ending = "signal \(SIGKILL)"
+    }
+
     private func killAndReap() async -> String {
         kill(pid, SIGKILL)
         while true {

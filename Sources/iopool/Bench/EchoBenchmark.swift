@@ -117,7 +117,8 @@ struct EchoBenchmark {
         var processes: [ServerProcess] = []
         defer {
             // Reached only on an error path with servers still up; the normal path stops them below.
-            for process in processes where process.isRunning { kill(process.pid, SIGKILL) }
+            // Each is collected too, not only killed: a killed child left uncollected is a zombie.
+            for process in processes { process.killNow() }
         }
         for server in options.servers {
             progress("starting \(server.name): \(server.command)")

@@ -75,6 +75,9 @@ final class ServerProcess {
     @discardableResult
     func stop() async -> String { await child.stop(grace: 10) }
 
+    /// SIGKILL and collect it now (see `ChildProcess.killAndReapNow`).
+    func killNow() { child.killAndReapNow() }
+
     /// The last lines of the server's output, for error messages.
     func logTail() -> String { fileTail(logPath) }
 }
