@@ -343,7 +343,7 @@ final class SocketHandle: @unchecked Sendable {
         }
         switch currentOwner {
         case .loop(let owner)?:
-            if owner.isCurrent, let registration { return try attemptOnOwner(registration, interest, operation, attempt) }
+            // (On the owner with a registration, `registrationIfOnOwner` above took the call.)
             // As in `performHoldingTurn`: a stopped owner fails the call whether or not data is there.
             guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
         case .shared(let registration)?:
