@@ -251,6 +251,8 @@ final class SocketHandle: @unchecked Sendable {
     /// On the owner's thread, a cleared readiness flag skips the syscall and suspends at once.
     /// Elsewhere the syscall is tried first where the caller runs; if it would block, the rest of
     /// the operation (its waits and retries) hops to the owner (see `finishOnOwner`).
+    /// Inlined (with its data path, `performHoldingTurnInlined`): no task frame on the data path.
+    @inline(__always)
     nonisolated(nonsending)
     func perform<Value>(
         _ interest: Registration.Interest, _ operation: StaticString,
@@ -258,6 +260,25 @@ final class SocketHandle: @unchecked Sendable {
     ) async throws -> Value {
         try await enterTurn(interest, operation)
         defer { leaveTurn(interest) }
+        return try await performHoldingTurnInlined(interest, operation, attempt)
+    }
+
+    /// `performHoldingTurn`, with its data path (on the owner's loop, registered) inlined into the
+    /// caller: calling an async function that is not inlined allocates its frame on the task, and
+    /// a stream's read (`readStream`, into `copy`) calls this once per message. Callgrind over the
+    /// echo server: one task allocation and ~120 instructions per message fewer. Same loop as
+    /// `performHoldingTurn`'s first branch; anything else (first use, off the owner, shared
+    /// registration) goes there.
+    @inline(__always)
+    nonisolated(nonsending)
+    func performHoldingTurnInlined<Value>(
+        _ interest: Registration.Interest, _ operation: StaticString,
+        _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
+    ) async throws -> Value {
+        while let registration = registrationIfOnOwner() {
+            if let value = try attemptOnOwner(registration, interest, operation, attempt) { return value }
+            try await registration.waitReady(interest, operation: operation)
+        }
         return try await performHoldingTurn(interest, operation, attempt)
     }
 

@@ -231,7 +231,7 @@ final class Registration: @unchecked Sendable {
     nonisolated(nonsending)
     func waitForEdge(_ interest: Interest, after observed: UInt64, operation: StaticString) async throws {
         if let scope = scopeOfCurrentTask(interest) {
-            try scope.beginWait(on: self)
+            guard scope.beginWait(on: self) else { throw CancellationError() }
             defer { scope.endWait() }
             // The executor-inheriting form, as in `waitReady` (two status-record locks fewer).
             try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
@@ -304,7 +304,7 @@ final class Registration: @unchecked Sendable {
         if let failure { throw failure.error(operation) }
         if let scope = scopeOfCurrentTask(interest) {
             // A task started by `spawn`: its one cancellation handler covers this wait.
-            try scope.beginWait(on: self)
+            guard scope.beginWait(on: self) else { throw CancellationError() }
             defer { scope.endWait() }
             let tag = ObjectIdentifier(scope)
             // The executor-inheriting form: `withUnsafeThrowingContinuation(isolation:)` hops to
