@@ -251,7 +251,7 @@ final class SocketHandle: @unchecked Sendable {
     /// On the owner's thread, a cleared readiness flag skips the syscall and suspends at once.
     /// Elsewhere the syscall is tried first where the caller runs; if it would block, the rest of
     /// the operation (its waits and retries) hops to the owner (see `finishOnOwner`).
-    /// Inlined (with its data path, `performHoldingTurnInlined`): no task frame on the data path.
+    /// Inlined (with `performHoldingTurn`'s data path): no task frame on the data path.
     @inline(__always)
     nonisolated(nonsending)
     func perform<Value>(
@@ -260,25 +260,6 @@ final class SocketHandle: @unchecked Sendable {
     ) async throws -> Value {
         try await enterTurn(interest, operation)
         defer { leaveTurn(interest) }
-        return try await performHoldingTurnInlined(interest, operation, attempt)
-    }
-
-    /// `performHoldingTurn`, with its data path (on the owner's loop, registered) inlined into the
-    /// caller: calling an async function that is not inlined allocates its frame on the task, and
-    /// a stream's read (`readStream`, into `copy`) calls this once per message. Callgrind over the
-    /// echo server: one task allocation and ~120 instructions per message fewer. Same loop as
-    /// `performHoldingTurn`'s first branch; anything else (first use, off the owner, shared
-    /// registration) goes there.
-    @inline(__always)
-    nonisolated(nonsending)
-    func performHoldingTurnInlined<Value>(
-        _ interest: Registration.Interest, _ operation: StaticString,
-        _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
-    ) async throws -> Value {
-        while let registration = registrationIfOnOwner() {
-            if let value = try attemptOnOwner(registration, interest, operation, attempt) { return value }
-            try await registration.waitReady(interest, operation: operation)
-        }
         return try await performHoldingTurn(interest, operation, attempt)
     }
 
@@ -301,6 +282,15 @@ final class SocketHandle: @unchecked Sendable {
     }
 
     /// `perform` for a caller that already holds `interest`'s turn (a write-all loop).
+
+    /// `perform` for a caller that already holds `interest`'s turn (a write-all loop).
+    ///
+    /// The data path (a registered socket, on its owner's loop or shared) is inlined into the
+    /// caller: calling an async function that is not inlined allocates its frame on the task, and a
+    /// stream read calls this once per message (callgrind over the echo server: one task allocation
+    /// and ~120 instructions per message fewer). The first operation, and any off the owner's
+    /// loop, go to `performFirstOrOffOwner`, which comes back here once the socket is registered.
+    @inline(__always)
     nonisolated(nonsending)
     func performHoldingTurn<Value>(
         _ interest: Registration.Interest, _ operation: StaticString,
@@ -331,22 +321,32 @@ final class SocketHandle: @unchecked Sendable {
                 try await registration.waitForEdge(interest, after: observed.edges, operation: operation)
                 continue
             }
-            // The first operation (which chooses the owner), or one off the owner's loop.
-            switch try self.owner(operation) {
-            case .shared:
-                continue  // taken by the shared path above
-            case .loop(let owner) where owner.isCurrent:
-                _ = try registrationOnOwner(owner, operation)
-                continue  // taken by the owner's path above
-            case .loop(let owner):
-                // Checked before the syscall too: whether data happens to be there must not
-                // decide between a result and an error on a socket whose loop has stopped.
-                guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
-                if let value = try attemptAnywhere(operation, attempt) { return value }
-                guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
-                return try await withTaskExecutorPreference(owner) {
-                    try await self.finishOnOwner(owner, interest, operation, attempt)
-                }
+            return try await performFirstOrOffOwner(interest, operation, attempt)
+        }
+    }
+
+    /// `performHoldingTurn` off its data path: the first operation (which chooses the owner), or
+    /// one off the owner's loop. Not inlined: it is rare.
+    @inline(never)
+    nonisolated(nonsending)
+    private func performFirstOrOffOwner<Value>(
+        _ interest: Registration.Interest, _ operation: StaticString,
+        _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
+    ) async throws -> Value {
+        switch try self.owner(operation) {
+        case .shared:
+            return try await performHoldingTurn(interest, operation, attempt)  // now on the shared path
+        case .loop(let owner) where owner.isCurrent:
+            _ = try registrationOnOwner(owner, operation)
+            return try await performHoldingTurn(interest, operation, attempt)  // now on the owner's path
+        case .loop(let owner):
+            // Checked before the syscall too: whether data happens to be there must not
+            // decide between a result and an error on a socket whose loop has stopped.
+            guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
+            if let value = try attemptAnywhere(operation, attempt) { return value }
+            guard !owner.isStopped else { throw IOError.loopStopped("\(operation)") }
+            return try await withTaskExecutorPreference(owner) {
+                try await self.finishOnOwner(owner, interest, operation, attempt)
             }
         }
     }
