@@ -7,6 +7,8 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include "CIOPoolShims.h"
@@ -64,6 +66,13 @@ int ciopool_set_thread_affinity(const int *cpus, int count) {
 int ciopool_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
 int ciopool_accept4(int fd, int flags) { return accept4(fd, 0, 0, flags); }
+
+long ciopool_read(int fd, void *buffer, unsigned long count) { return syscall(SYS_read, fd, buffer, count); }
+
+/* send(2) is sendto(2) without an address (what glibc's send does). */
+long ciopool_send(int fd, const void *buffer, unsigned long count, int flags) {
+    return syscall(SYS_sendto, fd, buffer, count, flags, (void *)0, 0);
+}
 
 enum { CIOPOOL_MMSG_MAX = 64 };
 

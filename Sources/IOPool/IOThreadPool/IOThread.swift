@@ -217,12 +217,20 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         enqueue(.closure(body))
     }
 
+    /// Inlined for the local case (a task resumed by an event of its own loop: once per echoed
+    /// message); any other goes through `enqueueRemotely`.
+    @inline(__always)
     func enqueue(_ job: LoopJob) {
         if isCurrent {
             local.append(job)
             counters.localEnqueues.bump()
             return
         }
+        enqueueRemotely(job)
+    }
+
+    @inline(never)
+    private func enqueueRemotely(_ job: LoopJob) {
         enum Action { case none, wake, forward }
         let action: Action = remote.withLock { state in
             if state.phase == .closed { return .forward }

@@ -16,7 +16,7 @@ extension SocketHandle {
             throw IOError.invalidArgument("read(into:)", "the buffer is empty; a read needs room for at least one byte (0 means end of stream)")
         }
         return try await perform(.read, "read") { (fd) throws(IOError) -> IOAttempt<Int> in
-            switch try nonBlockingSyscall("read", { Glibc.read(fd, buffer.baseAddress, buffer.count) }) {
+            switch try nonBlockingSyscall("read", { ciopool_read(fd, buffer.baseAddress, UInt(buffer.count)) }) {
             case .wouldBlock: return .wouldBlock
             // A short, non-empty read drained the socket buffer (edge-triggered epoll).
             case .done(let count): return count > 0 && count < buffer.count ? .drained(count) : .complete(count)
@@ -43,6 +43,7 @@ extension SocketHandle {
     /// written: call ``writeStream(_:)-(UnsafeRawBufferPointer)``). Otherwise returns the count
     /// written; if that is all of `buffer` the turn is given back, else the caller still holds it
     /// and must finish with `finishWrite(_:)`, which gives it back.
+    @inline(__always)  // into `copy`: once per message
     func startWriteWithoutWaiting(_ buffer: UnsafeRawBufferPointer) throws(IOError) -> Int? {
         guard writeGate.tryEnter() else { return nil }
         let written: Int
@@ -70,6 +71,7 @@ extension SocketHandle {
 
     /// Writes what the socket buffer takes now; returns the byte count (0 if it is full). The
     /// caller holds the write turn.
+    @inline(__always)
     private func writeNowHoldingTurn(_ buffer: UnsafeRawBufferPointer) throws(IOError) -> Int {
         guard !buffer.isEmpty else { return 0 }
         return try attemptNow(.write, "write") { (fd) throws(IOError) in try Self.sendAttempt(fd, buffer) } ?? 0
@@ -100,7 +102,7 @@ extension SocketHandle {
     /// One `send(2)` with `MSG_NOSIGNAL` (a reset peer gives `EPIPE`, not `SIGPIPE`). A short send
     /// filled the socket buffer.
     private static func sendAttempt(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) throws(IOError) -> IOAttempt<Int> {
-        switch try nonBlockingSyscall("write", { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }) {
+        switch try nonBlockingSyscall("write", { ciopool_send(fd, buffer.baseAddress, UInt(buffer.count), CInt(MSG_NOSIGNAL)) }) {
         case .wouldBlock: return .wouldBlock
         case .done(let count): return count < buffer.count ? .drained(count) : .complete(count)
         }

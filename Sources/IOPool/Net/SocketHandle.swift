@@ -354,7 +354,8 @@ final class SocketHandle: @unchecked Sendable {
     /// Tries the operation once, without waiting: `nil` means it would block. Keeps the readiness
     /// bookkeeping of `perform`, so a caller can try synchronously first and `perform` only if
     /// needed (every `await` on the data path costs a runtime executor check). The caller holds
-    /// `interest`'s turn.
+    /// `interest`'s turn. Inlined: a synchronous write from `copy` calls it once per message.
+    @inline(__always)
     func attemptNow<Value>(
         _ interest: Registration.Interest, _ operation: StaticString,
         _ attempt: (CInt) throws(IOError) -> IOAttempt<Value>
