@@ -262,9 +262,10 @@ def drive(tools, port, connections, warmup, seconds, on_start, on_end, timeout):
 # dump land 20-250 ms after the client's markers (callgrind_control goes through vgdb, which waits
 # for valgrind to poll or forces it with ptrace after 100 ms), ~1-4% of a 6 s window at callgrind's
 # pace. Counted in the dump, messages and instructions come from exactly the same window. The pools
-# send with send(2) (their write(2) is the eventfd wake-up); the C server echoes with write(2).
-ECHO_SEND_FUNCTIONS = {"c": ["write"], "io": ["send", "sendto", "sendmsg"],
-                       "stealing": ["send", "sendto", "sendmsg"]}
+# send with `ciopool_send` (a raw sendto(2) in CIOPoolShims; libc `send` in binaries before
+# 2026-12-02; their write(2) is the eventfd wake-up); the C server echoes with write(2).
+POOL_SEND_FUNCTIONS = ["ciopool_send", "send", "sendto", "sendmsg"]
+ECHO_SEND_FUNCTIONS = {"c": ["write"], "io": POOL_SEND_FUNCTIONS, "stealing": POOL_SEND_FUNCTIONS}
 
 
 def callgrind_run(tools, work, tag, name, connections, warmup, seconds):
