@@ -2,6 +2,11 @@
 public protocol AsyncByteReader: Sendable {
     /// Reads up to `buffer.count` bytes into `buffer`; returns 0 at end of stream.
     nonisolated(nonsending) func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
+
+    /// Reads what is available, up to `maxBytes`, appending it to `bytes`; returns the count
+    /// appended, 0 at end of stream (see ReadIntoStorage.swift). The socket streams read straight
+    /// into the array's storage; the default reads through a scratch buffer.
+    nonisolated(nonsending) func read(appendingTo bytes: inout [UInt8], maxBytes: Int) async throws -> Int
 }
 
 extension AsyncByteReader {
