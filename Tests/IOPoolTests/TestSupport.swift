@@ -119,6 +119,7 @@ func describe(_ error: any Error) -> String {
             .canceled: "ECANCELED", .connectionRefused: "ECONNREFUSED", .messageTooLong: "EMSGSIZE",
             .addressFamilyNotSupported: "EAFNOSUPPORT", .addressRequired: "EDESTADDRREQ",
             .socketNotConnected: "ENOTCONN", .noSuchFileOrDirectory: "ENOENT", .addressInUse: "EADDRINUSE",
+            .noData: "ENODATA", .invalidArgument: "EINVAL",
         ]
         return "IOError \(names[error.errno] ?? "errno \(error.errno.rawValue)") \(error.operation)"
     }

@@ -60,9 +60,12 @@ public final class BufferedWriter<Base: AsyncByteWriter> {
         count += buffer.count
     }
 
-    /// Buffers `bytes` (e.g. `[UInt8]`, `"text".utf8`), flushing each time the buffer fills.
+    /// Buffers `bytes` (e.g. `[UInt8]`, `"text".utf8`), flushing first if they do not fit; bytes
+    /// more than the capacity go through the buffer, a flush each time it fills (a collection's
+    /// storage cannot be borrowed across the base's `await`).
     nonisolated(nonsending)
     public func write(_ bytes: some Collection<UInt8>) async throws {
+        if bytes.count > storage.count - count { try await flush() }
         var rest = bytes[...]
         while !rest.isEmpty {
             if count == storage.count { try await flush() }
