@@ -69,7 +69,8 @@ final class HandOff<Value>: @unchecked Sendable {
 /// "IOError <errno> <operation>: <detail>", for errors whose detail matters.
 func describeWithDetail(_ error: any Error) -> String {
     guard let error = error as? IOError else { return describe(error) }
-    return "\(describe(error)): \(error.detail ?? "")"
+    guard let detail = error.detail else { return describe(error) }
+    return "\(describe(error)): \(detail)"
 }
 
 func failure<Success>(_ result: Result<Success, any Error>) -> String {
