@@ -46,7 +46,7 @@ struct StreamHalvesTests {
         let (sent, received) = try await onContext(context) { () async throws -> (Bool, Bool) in
             let pair = try await Self.splitPair(transport)
             defer { pair.closePeer() }
-            let size = 2 << 20
+            let size = 1 << 20
             // The peer echoes: the write half's bytes come back to the read half while it writes,
             // so neither finishes unless both run at once (the kernel buffers hold far less).
             let echo = spawn { _ = try await copy(from: pair.peer, to: pair.peer); try pair.shutdownPeer() }

@@ -82,5 +82,13 @@ func failure<Success>(_ result: Result<Success, any Error>) -> String {
 
 /// Bytes `0, 1, 2, ...` (mod 251), a pattern a reordering or loss shows in.
 func patternBytes(_ count: Int, seed: Int = 0) -> [UInt8] {
-    (0..<count).map { UInt8(truncatingIfNeeded: ($0 + seed) % 251) }
+    // A loop over raw memory, not `map`: megabytes of it in a debug build in milliseconds.
+    [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        var value = seed % 251
+        for index in 0..<count {
+            buffer[index] = UInt8(truncatingIfNeeded: value)
+            value = value == 250 ? 0 : value + 1
+        }
+        initialized = count
+    }
 }
