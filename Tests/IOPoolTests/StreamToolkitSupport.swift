@@ -92,3 +92,13 @@ func patternBytes(_ count: Int, seed: Int = 0) -> [UInt8] {
         initialized = count
     }
 }
+
+/// Polls an async `condition` (an actor's state) until it holds; throws after `deadline`.
+func waitUntilAsync(_ what: String, deadline: Duration = .seconds(20), _ condition: () async -> Bool) async throws {
+    let clock = ContinuousClock()
+    let end = clock.now + deadline
+    while !(await condition()) {
+        guard clock.now < end else { throw TestFailure("timed out waiting until \(what)") }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}
