@@ -1,4 +1,5 @@
-/// A byte stream that can be read asynchronously (``TCPStream`` today; Unix streams later).
+/// A byte stream that can be read asynchronously: ``TCPStream``, ``UnixStream``, ``StreamReadHalf``;
+/// ``BufferedReader`` reads lines, exact counts and records from any of them.
 public protocol AsyncByteReader: Sendable {
     /// Reads up to `buffer.count` bytes into `buffer`; returns 0 at end of stream.
     nonisolated(nonsending) func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
