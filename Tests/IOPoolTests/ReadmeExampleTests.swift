@@ -1,4 +1,5 @@
-import IOPool
+import Glibc
+@testable import IOPool
 import Testing
 
 /// The README's examples, compiled and run, so the README cannot drift from the API.
@@ -84,5 +85,203 @@ import Testing
         }
         print(try await digest.value)
         await pool.shutdownGracefully()
+    }
+}
+
+// MARK: README "The stream toolkit: a chat server and a framed protocol" (the code verbatim)
+
+/// The chat room: fans each line out to every client's outbox. It never awaits a client's
+/// socket, so a client that stops reading stalls no one: its outbox fills (100 lines), and the
+/// room drops it.
+actor ChatRoom {
+    private var clients: [Int: (outbox: AsyncStream<String>.Continuation, connection: TCPStream)] = [:]
+    private var nextID = 0
+
+    var count: Int { clients.count }
+
+    func join(_ connection: TCPStream, outbox: AsyncStream<String>.Continuation) -> Int {
+        nextID += 1
+        clients[nextID] = (outbox, connection)
+        return nextID
+    }
+
+    func leave(_ id: Int) {
+        guard let client = clients.removeValue(forKey: id) else { return }
+        client.outbox.finish()
+        client.connection.close()  // fails its pending read and write: both of its tasks end
+    }
+
+    func broadcast(_ line: String) {
+        for (id, client) in clients {
+            if case .dropped = client.outbox.yield(line) { leave(id) }  // it does not read
+        }
+    }
+}
+
+/// One client: this task reads its lines (the read half); a second writes its outbox (the write half).
+func serveChat(_ connection: TCPStream, in room: ChatRoom) async {
+    let (reader, writer) = connection.split()
+    let (outbox, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(100))
+    let id = await room.join(connection, outbox: continuation)
+    let writing = spawn {
+        for await line in outbox {
+            do { try await writer.write(Array((line + "\n").utf8)) } catch { break }
+        }
+    }
+    do {
+        for try await line in BufferedReader(reader).lines(maxLength: 1024) {
+            await room.broadcast(line)
+        }
+    } catch {}  // a reset, a line over 1,024 bytes, or the room dropped us
+    await room.leave(id)
+    await writing.value
+}
+
+/// Length-prefixed frames: a 4-byte big-endian length, then that many bytes.
+enum Frames {
+    static let maxLength = 1 << 20
+
+    /// The next frame; nil at a clean end of stream (between frames).
+    nonisolated(nonsending)
+    static func read<Base>(from reader: BufferedReader<Base>) async throws -> [UInt8]? {
+        guard try await !reader.peek(1).isEmpty else { return nil }
+        let header = try await reader.readExactly(4)  // IOError ENODATA if the stream ends inside
+        let length = header.reduce(0) { $0 << 8 | Int($1) }
+        guard length <= maxLength else { throw FrameTooLong(length: length) }
+        return try await reader.readExactly(length)
+    }
+
+    nonisolated(nonsending)
+    static func write(_ payload: [UInt8], to stream: TCPStream) async throws {
+        let header = withUnsafeBytes(of: UInt32(payload.count).bigEndian) { Array($0) }
+        try await stream.write(gathering: [header, payload])  // one sendmsg, one whole write
+    }
+}
+
+struct FrameTooLong: Error {
+    let length: Int
+}
+
+@Suite(.timeLimit(.minutes(1)))
+struct ReadmeStreamToolkitExampleTests {
+    /// The chat server: one client never reads (its receive buffer small, so its socket fills
+    /// soon); the other three still get every line, in order, within the time limit, and the
+    /// stuck one is dropped.
+    @Test func chatServerWithAClientThatNeverReads() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 4))
+        let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+        let address = try listener.localAddress
+
+        let room = ChatRoom()
+        let chat = try pool.spawn {
+            try await pool.spawnAll(listener.connections) { connection in
+                await serveChat(connection, in: room)
+            }
+        }
+
+        let lineLength = 1_000
+        // The stuck client's socket gets a 4 KiB receive buffer, and the server's send buffer to
+        // it autotunes to at most 4 MiB (tcp_wmem): more lines than those hold, plus its 100-line
+        // outbox, must get it dropped.
+        let total = (4 << 20) / lineLength + 1_000
+        let readers = try await (0..<3).asyncMap { _ in try await TCPStream.connect(to: address) }
+        let stuck = try await TCPStream.connect(to: address)
+        try stuck.handle.setOption(level: SOL_SOCKET, name: SO_RCVBUF, CInt(4096), "setsockopt(SO_RCVBUF)")
+        try await waitUntilAsync("every client joined") { await room.count == 4 }
+
+        func line(_ index: Int) -> String {
+            let prefix = "line \(index) "
+            return prefix + String(repeating: "x", count: lineLength - prefix.count)
+        }
+        let received = readers.map { _ in Counter() }
+        let receiving = zip(readers, received).map { client, counter in
+            spawn { () async throws -> Int in
+                for try await text in BufferedReader(client).lines(maxLength: 1024) {
+                    guard text == line(counter.count) else { throw TestFailure("line \(counter.count): \(text.prefix(20))") }
+                    counter.increment()
+                    if counter.count == total { break }
+                }
+                return counter.count
+            }
+        }
+        // One sender (the first reader), 50 lines per gathered write, each batch once the readers
+        // have the one before (a sender that floods faster than clients read would fill their
+        // 100-line outboxes too: the room drops whoever falls 100 lines behind).
+        for start in stride(from: 0, to: total, by: 50) {
+            let end = min(start + 50, total)
+            try await readers[0].write(gathering: (start..<end).map { Array((line($0) + "\n").utf8) })
+            try await waitUntil("the readers have line \(end - 1)") { received.allSatisfy { $0.count >= end } }
+        }
+        for task in receiving {
+            #expect(try await value(of: task) { listener.close() } == total)
+        }
+        try await waitUntilAsync("the client that never reads is dropped") { await room.count == 3 }
+
+        for client in readers + [stuck] { client.close() }
+        try await waitUntilAsync("every client left") { await room.count == 0 }
+        listener.close()
+        _ = await chat.result
+        await pool.shutdownGracefully()
+    }
+
+    /// The framed request/response protocol, and its errors: a frame cut short by the end of the
+    /// stream (ENODATA, how many bytes arrived) and a frame over the limit.
+    @Test func lengthPrefixedRequestResponse() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 2))
+        let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+        let address = try listener.localAddress
+
+        let service = try pool.spawn {
+            try await pool.spawnAll(listener.connections) { connection in
+                defer { connection.close() }
+                let requests = BufferedReader(connection)
+                while let request = try? await Frames.read(from: requests) {
+                    try? await Frames.write(request.reversed(), to: connection)  // the service: reverse
+                }
+            }
+        }
+
+        let stream = try await TCPStream.connect(to: address)
+        let replies = BufferedReader(stream)
+        for request in ["ping", "hello"] {
+            try await Frames.write(Array(request.utf8), to: stream)
+            let reply = try await Frames.read(from: replies)
+            print(String(decoding: reply ?? [], as: UTF8.self))  // "gnip", "olleh"
+        }
+        stream.close()
+
+        // The same code, checked rather than printed.
+        let checked = try await TCPStream.connect(to: address)
+        let checkedReplies = BufferedReader(checked)
+        try await Frames.write(Array("ping".utf8), to: checked)
+        #expect(try await Frames.read(from: checkedReplies) == Array("gnip".utf8))
+        try await Frames.write([], to: checked)
+        #expect(try await Frames.read(from: checkedReplies) == [])
+        checked.close()
+
+        // Cut short: a header that promises 10 bytes, then 3 and the end of the stream.
+        let (a, b) = try UnixStream.pair()
+        try await a.write([0, 0, 0, 10, 1, 2, 3])
+        try a.shutdown(.write)
+        let cut = await Result { try await Frames.read(from: BufferedReader(b)) }
+        #expect(failure(cut) == "IOError ENODATA readExactly(10): end of stream after 3 of 10 bytes; they stay buffered")
+        try await a.write([])
+        let (c, d) = try UnixStream.pair()
+        try await c.write([0x7F, 0, 0, 0])
+        let tooLong = await Result { try await Frames.read(from: BufferedReader(d)) }
+        #expect((tooLong.failureOrNil as? FrameTooLong)?.length == 0x7F00_0000)
+        for stream in [a, b, c, d] { stream.close() }
+
+        listener.close()
+        _ = await service.result
+        await pool.shutdownGracefully()
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async throws -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
     }
 }

@@ -60,29 +60,16 @@ func value<Success: Sendable>(of task: Task<Success, Never>, onCancel: @Sendable
     }
 }
 
-/// Reads until end of stream.
+/// Reads until end of stream (`BufferedReader.readToEnd`, unbounded).
 func readToEnd(_ stream: some AsyncByteReader) async throws -> [UInt8] {
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16384, alignment: 1)
-    defer { buffer.deallocate() }
-    var result: [UInt8] = []
-    while true {
-        let count = try await stream.read(into: buffer)
-        if count == 0 { return result }
-        result += buffer[..<count]
-    }
+    try await BufferedReader(stream).readToEnd(maxBytes: .max)
 }
 
-/// Reads exactly `count` bytes; end of stream before that is a `TestFailure`.
+/// Reads exactly `count` bytes (`BufferedReader.readExactly`: end of stream before that throws
+/// `IOError` ENODATA). A one-byte buffer never reads past `count`, so the stream can go on being
+/// read directly afterwards.
 func readExactly(_ stream: some AsyncByteReader, _ count: Int) async throws -> [UInt8] {
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 1)
-    defer { buffer.deallocate() }
-    var result: [UInt8] = []
-    while result.count < count {
-        let read = try await stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<(count - result.count)]))
-        if read == 0 { throw TestFailure("end of stream after \(result.count) of \(count) bytes") }
-        result += buffer[..<read]
-    }
-    return result
+    try await BufferedReader(stream, capacity: 1).readExactly(count)
 }
 
 /// `count` bytes that start with `index` (little endian) and differ for every index.
@@ -119,6 +106,7 @@ func describe(_ error: any Error) -> String {
             .canceled: "ECANCELED", .connectionRefused: "ECONNREFUSED", .messageTooLong: "EMSGSIZE",
             .addressFamilyNotSupported: "EAFNOSUPPORT", .addressRequired: "EDESTADDRREQ",
             .socketNotConnected: "ENOTCONN", .noSuchFileOrDirectory: "ENOENT", .addressInUse: "EADDRINUSE",
+            .noData: "ENODATA", .invalidArgument: "EINVAL",
         ]
         return "IOError \(names[error.errno] ?? "errno \(error.errno.rawValue)") \(error.operation)"
     }

@@ -1,7 +1,13 @@
-/// A byte stream that can be read asynchronously (``TCPStream`` today; Unix streams later).
+/// A byte stream that can be read asynchronously: ``TCPStream``, ``UnixStream``, ``StreamReadHalf``;
+/// ``BufferedReader`` reads lines, exact counts and records from any of them.
 public protocol AsyncByteReader: Sendable {
     /// Reads up to `buffer.count` bytes into `buffer`; returns 0 at end of stream.
     nonisolated(nonsending) func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int
+
+    /// Reads what is available, up to `maxBytes`, appending it to `bytes`; returns the count
+    /// appended, 0 at end of stream (see ReadIntoStorage.swift). The socket streams read straight
+    /// into the array's storage; the default reads through a scratch buffer.
+    nonisolated(nonsending) func read(appendingTo bytes: inout [UInt8], maxBytes: Int) async throws -> Int
 }
 
 extension AsyncByteReader {

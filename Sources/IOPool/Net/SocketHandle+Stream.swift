@@ -24,6 +24,74 @@ extension SocketHandle {
         }
     }
 
+    /// `read(2)` appended to `bytes`, up to `maxBytes`, waiting for readiness; 0 at end of stream.
+    ///
+    /// No scratch buffer: the syscall writes into the array's own storage. That storage cannot be
+    /// borrowed across a suspension, but it need not be: `perform` suspends between attempts, and
+    /// each attempt is synchronous, so each borrows the array anew (`append(addingCapacity:)`
+    /// grows it geometrically, as `append` does, and leaves it as it was when nothing arrives).
+    nonisolated(nonsending)
+    func readStream(appendingTo bytes: inout [UInt8], maxBytes: Int) async throws -> Int {
+        guard maxBytes > 0 else {
+            throw IOError.invalidArgument("read(appendingTo:maxBytes: \(maxBytes))", "maxBytes must be at least 1 (0 means end of stream)")
+        }
+        return try await perform(.read, "read") { (fd) throws(IOError) -> IOAttempt<Int> in
+            var attempt = IOAttempt<Int>.wouldBlock
+            try bytes.append(addingCapacity: maxBytes) { (span) throws(IOError) in
+                try span.withUnsafeMutableBufferPointer { (buffer, initialized) throws(IOError) in
+                    attempt = try Self.readAttempt(fd, UnsafeMutableRawBufferPointer(buffer))
+                    if case .complete(let count) = attempt { initialized += count }
+                    if case .drained(let count) = attempt { initialized += count }
+                }
+            }
+            return attempt
+        }
+    }
+
+    /// `read(2)` into the uninitialized tail of `span`, up to its free capacity, waiting for
+    /// readiness; 0 at end of stream. As `readStream(appendingTo:)`, each attempt borrows the
+    /// span's memory anew, inside a synchronous closure.
+    nonisolated(nonsending)
+    func readStream(into span: inout OutputRawSpan) async throws -> Int {
+        guard span.freeCapacity > 0 else {
+            throw IOError.invalidArgument("read(into: OutputRawSpan)", "the span is full; a read needs room for at least one byte (0 means end of stream)")
+        }
+        return try await perform(.read, "read") { (fd) throws(IOError) -> IOAttempt<Int> in
+            try span.withUnsafeMutableBytes { (buffer, initialized) throws(IOError) -> IOAttempt<Int> in
+                let attempt = try Self.readAttempt(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[initialized...]))
+                if case .complete(let count) = attempt { initialized += count }
+                if case .drained(let count) = attempt { initialized += count }
+                return attempt
+            }
+        }
+    }
+
+    /// `readStream(into: OutputRawSpan)` for a typed span of bytes.
+    nonisolated(nonsending)
+    func readStream(into span: inout OutputSpan<UInt8>) async throws -> Int {
+        guard span.freeCapacity > 0 else {
+            throw IOError.invalidArgument("read(into: OutputSpan<UInt8>)", "the span is full; a read needs room for at least one byte (0 means end of stream)")
+        }
+        return try await perform(.read, "read") { (fd) throws(IOError) -> IOAttempt<Int> in
+            try span.withUnsafeMutableBufferPointer { (buffer, initialized) throws(IOError) -> IOAttempt<Int> in
+                let attempt = try Self.readAttempt(fd, UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[initialized...]))
+                if case .complete(let count) = attempt { initialized += count }
+                if case .drained(let count) = attempt { initialized += count }
+                return attempt
+            }
+        }
+    }
+
+    /// One non-blocking `read(2)` into `buffer` (not empty). A short, non-empty read drained the
+    /// socket buffer (edge-triggered epoll).
+    @inline(__always)
+    private static func readAttempt(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer) throws(IOError) -> IOAttempt<Int> {
+        switch try nonBlockingSyscall("read", { Glibc.read(fd, buffer.baseAddress, buffer.count) }) {
+        case .wouldBlock: return .wouldBlock
+        case .done(let count): return count > 0 && count < buffer.count ? .drained(count) : .complete(count)
+        }
+    }
+
     /// Writes all of `buffer`: first what the socket takes now, then waiting for writability. Holds
     /// the write turn for the whole call, so concurrent writes never interleave.
     nonisolated(nonsending)
@@ -97,6 +165,97 @@ extension SocketHandle {
                 }!.get()
             }
         }
+    }
+
+    /// Writes every byte of every chunk, in order, with as few `sendmsg(2)` calls as the socket
+    /// allows (one when the socket buffer has room: a gathered write, no copy into one buffer).
+    /// Holds the write turn for the whole call, as `writeStream`, so it is one whole write: other
+    /// writes come before or after all of it. Each attempt borrows the chunks' storage anew (a
+    /// pointer never crosses a suspension); chunks without contiguous storage are copied first.
+    nonisolated(nonsending)
+    func writeStream<Chunk: Collection<UInt8> & Sendable>(gathering chunks: [Chunk]) async throws {
+        guard chunks.allSatisfy({ $0.withContiguousStorageIfAvailable({ _ in () }) != nil }) else {
+            return try await writeStream(gathering: chunks.map { Array($0) })
+        }
+        try await enterTurn(.write, "write")
+        defer { leaveTurn(.write) }
+        var position = GatherPosition(chunk: 0, offset: 0)
+        position.skipEmpty(chunks)
+        if position.chunk == chunks.count { return }
+        if let written = try attemptNow(.write, "write (sendmsg)", { (fd) throws(IOError) in try Self.gatherAttempt(fd, chunks, from: position) }) {
+            position.advance(by: written, in: chunks)
+        }
+        while position.chunk < chunks.count {
+            let start = position
+            let written = try await performHoldingTurn(.write, "write (sendmsg)") { (fd) throws(IOError) in
+                try Self.gatherAttempt(fd, chunks, from: start)
+            }
+            position.advance(by: written, in: chunks)
+        }
+    }
+
+    /// Where a gathered write stands: the next byte to send is `chunks[chunk]`'s `offset`-th.
+    struct GatherPosition {
+        var chunk: Int
+        var offset: Int
+
+        mutating func skipEmpty<Chunk: Collection<UInt8>>(_ chunks: [Chunk]) {
+            while chunk < chunks.count && offset == chunks[chunk].count {
+                chunk += 1
+                offset = 0
+            }
+        }
+
+        mutating func advance<Chunk: Collection<UInt8>>(by count: Int, in chunks: [Chunk]) {
+            var remaining = count
+            while remaining > 0 {
+                let step = min(remaining, chunks[chunk].count - offset)
+                offset += step
+                remaining -= step
+                skipEmpty(chunks)
+            }
+            skipEmpty(chunks)
+        }
+    }
+
+    /// The most buffers one `sendmsg` takes (`IOV_MAX` on Linux); a longer gather takes more calls.
+    static let maxGatherCount = 1024
+
+    /// One `sendmsg(2)` with `MSG_NOSIGNAL` of the chunks from `start` (at most `maxGatherCount`).
+    /// `writev` would do the same but raise `SIGPIPE` on a reset peer.
+    private static func gatherAttempt<Chunk: Collection<UInt8>>(
+        _ fd: CInt, _ chunks: [Chunk], from start: GatherPosition
+    ) throws(IOError) -> IOAttempt<Int> {
+        let count = min(chunks.count - start.chunk, maxGatherCount)
+        return try withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { (vectors) throws(IOError) -> IOAttempt<Int> in
+            try withGatheredStorage(chunks, start, index: 0, count: count, vectors) { (total) throws(IOError) -> IOAttempt<Int> in
+                var message = msghdr()
+                message.msg_iov = vectors.baseAddress
+                message.msg_iovlen = count
+                switch try nonBlockingSyscall("write (sendmsg)", { Glibc.sendmsg(fd, &message, CInt(MSG_NOSIGNAL)) }) {
+                case .wouldBlock: return .wouldBlock
+                case .done(let written): return written < total ? .drained(written) : .complete(written)
+                }
+            }
+        }
+    }
+
+    /// Borrows the storage of `count` chunks from `start` (one nested borrow per chunk, so that all
+    /// are valid at once), fills `vectors` with them, and runs `body` with their total size.
+    private static func withGatheredStorage<Chunk: Collection<UInt8>>(
+        _ chunks: [Chunk], _ start: GatherPosition, index: Int, count: Int, _ vectors: UnsafeMutableBufferPointer<iovec>,
+        total: Int = 0, _ body: (Int) throws(IOError) -> IOAttempt<Int>
+    ) throws(IOError) -> IOAttempt<Int> {
+        if index == count { return try body(total) }
+        let chunk = chunks[start.chunk + index]
+        let skip = index == 0 ? start.offset : 0
+        return try chunk.withContiguousStorageIfAvailable { storage in
+            let base = UnsafeMutableRawPointer(mutating: UnsafeRawPointer(storage.baseAddress))
+            vectors[index] = iovec(iov_base: base.map { $0 + skip }, iov_len: storage.count - skip)
+            return Result { () throws(IOError) in
+                try withGatheredStorage(chunks, start, index: index + 1, count: count, vectors, total: total + storage.count - skip, body)
+            }
+        }!.get()
     }
 
     /// One `send(2)` with `MSG_NOSIGNAL` (a reset peer gives `EPIPE`, not `SIGPIPE`). A short send

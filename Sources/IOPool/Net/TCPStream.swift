@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// A TCP connection.
@@ -33,6 +34,8 @@ import SystemPackage
 /// (``close()``, or dropping the last reference) fails pending operations with `EBADF`.
 public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
     let handle: SocketHandle
+    /// Set by the first `split()` (StreamHalves.swift), which must be the only one.
+    let splitTaken = Atomic<Bool>(false)
 
     init(handle: SocketHandle) {
         self.handle = handle

@@ -30,6 +30,23 @@ public final class UDPReceiveBatch {
         public let bytes: UnsafeRawBufferPointer
         public let sender: SocketAddress
         public let truncated: Bool
+
+        /// Runs `body` with the datagram's bytes as a `RawSpan`: the batch's memory, read in place
+        /// (no copy), bounds-checked, and unable to escape `body`, so it cannot outlive the
+        /// receive that filled it (the next receive reuses the memory).
+        ///
+        /// ```swift
+        /// let count = try await socket.receive(into: batch)
+        /// for index in 0..<count {
+        ///     let firstByte = batch[index].withBytes { $0.isEmpty ? nil : $0.unsafeLoad(as: UInt8.self) }
+        /// }
+        /// ```
+        ///
+        /// A closure, not a `RawSpan` property: a property returning a span needs `@_lifetime`,
+        /// which Swift 6.3 accepts only with the experimental `Lifetimes` feature.
+        public func withBytes<Result, Failure: Error>(_ body: (RawSpan) throws(Failure) -> Result) throws(Failure) -> Result {
+            try body(bytes.bytes)
+        }
     }
 
     /// How many datagrams one receive can take (at most 64).

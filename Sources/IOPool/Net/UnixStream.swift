@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// A connected Unix-domain stream socket: ``TCPStream`` for a ``UnixSocketAddress``.
@@ -21,6 +22,8 @@ import SystemPackage
 /// ```
 public final class UnixStream: AsyncByteReader, AsyncByteWriter, Sendable {
     let handle: SocketHandle
+    /// Set by the first `split()` (StreamHalves.swift), which must be the only one.
+    let splitTaken = Atomic<Bool>(false)
 
     init(handle: SocketHandle) {
         self.handle = handle
