@@ -86,6 +86,15 @@ extension SocketAddress {
     ///   NUL byte; `CancellationError` as above.
     nonisolated(nonsending)
     public static func resolve(host: String, port: UInt16) async throws -> [SocketAddress] {
+        try await resolve(host: host, port: port, using: lookUp)
+    }
+
+    /// `resolve(host:port:)` with another blocking lookup in getaddrinfo's place (tests).
+    nonisolated(nonsending)
+    static func resolve(
+        host: String, port: UInt16,
+        using lookUp: @escaping @Sendable (String, UInt16) throws(NameResolutionError) -> [SocketAddress]
+    ) async throws -> [SocketAddress] {
         let host = host.hasPrefix("[") && host.hasSuffix("]") && host.count >= 2 ? String(host.dropFirst().dropLast()) : host
         if host.isEmpty { throw NameResolutionError(host: host, code: 0, reason: "the host name is empty") }
         if host.utf8.contains(0) { throw NameResolutionError(host: host, code: 0, reason: "the host name contains a NUL byte") }
@@ -95,7 +104,7 @@ extension SocketAddress {
                 guard rendezvous.install(continuation) else { return }
                 let lookup: @Sendable () async -> Void = {
                     do {
-                        let addresses = try await blocking { () throws(NameResolutionError) in try lookUp(host: host, port: port) }
+                        let addresses = try await blocking { () throws(NameResolutionError) in try lookUp(host, port) }
                         rendezvous.finish(.success(addresses))
                     } catch {
                         rendezvous.finish(.failure(error))
@@ -115,7 +124,7 @@ extension SocketAddress {
     }
 
     /// The blocking `getaddrinfo` call and its list, turned into addresses.
-    static func lookUp(host: String, port: UInt16) throws(NameResolutionError) -> [SocketAddress] {
+    @Sendable static func lookUp(host: String, port: UInt16) throws(NameResolutionError) -> [SocketAddress] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = CInt(SOCK_STREAM.rawValue)
