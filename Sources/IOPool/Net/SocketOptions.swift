@@ -181,9 +181,13 @@ extension TCPStream {
     /// (the library's readiness bookkeeping would not know).
     ///
     /// ```swift
-    /// try stream.withUnsafeFileDescriptor { fd in
-    ///     var mark: CInt = 42
-    ///     guard setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, socklen_t(MemoryLayout<CInt>.size)) == 0 else { throw ... }
+    /// let congestionControl = try stream.withUnsafeFileDescriptor { fd -> String in
+    ///     var name = [CChar](repeating: 0, count: 16)
+    ///     var length = socklen_t(name.count)
+    ///     guard getsockopt(fd, CInt(IPPROTO_TCP), TCP_CONGESTION, &name, &length) == 0 else {
+    ///         throw IOError(errno: .init(rawValue: errno), operation: "getsockopt(TCP_CONGESTION)")
+    ///     }
+    ///     return String(cString: name)   // "cubic"
     /// }
     /// ```
     /// - Throws: ``IOError`` with `EBADF` if the socket is closed (`body` is not called); what `body` throws.
