@@ -63,7 +63,7 @@ struct HappyEyeballsTests {
         defer { listener.close() }
         let silent = try blackhole.address, good = try listener.localAddress
         let remote = try await place.run {
-            let stream = try await TCPStream.race(.addresses([silent, good]), target: "test", from: nil, timeout: .seconds(20))
+            let stream = try await TCPStream.race(.addresses([silent, good]), describedAs: "test", from: nil, timeout: .seconds(20))
             defer { stream.close() }
             return try stream.remoteAddress
         }
@@ -81,7 +81,7 @@ struct HappyEyeballsTests {
         let good = try listener.localAddress
         let remote = try await place.run {
             let stream = try await TCPStream.race(
-                .addresses([refused, good]), target: "test", from: nil, timeout: .seconds(20), attemptDelay: .seconds(60))
+                .addresses([refused, good]), describedAs: "test", from: nil, timeout: .seconds(20), attemptDelay: .seconds(60))
             defer { stream.close() }
             return try stream.remoteAddress
         }
@@ -92,7 +92,7 @@ struct HappyEyeballsTests {
     func everyAddressFailingListsEachAddressAndItsError(place: NetPlace) async throws {
         let refused6 = try refusedAddress(.ipv6), refused4 = try refusedAddress(.ipv4)
         let result = await Result {
-            try await place.run { try await TCPStream.race(.addresses([refused6, refused4]), target: "example:1", from: nil, timeout: nil) }
+            try await place.run { try await TCPStream.race(.addresses([refused6, refused4]), describedAs: "example:1", from: nil, timeout: nil) }
         }
         guard case .failure(let error as IOError) = result else { Issue.record("expected IOError, got \(result)"); return }
         #expect(error.errno == .connectionRefused)

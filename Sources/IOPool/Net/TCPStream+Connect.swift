@@ -47,7 +47,7 @@ extension TCPStream {
         to address: SocketAddress, from local: SocketAddress? = nil, timeout: Duration? = nil
     ) async throws -> TCPStream {
         if timeout == nil { return try await connectSocket(to: address, from: local) }
-        return try await race(.addresses([address]), target: address.description, from: local, timeout: timeout)
+        return try await race(.addresses([address]), describedAs: address.description, from: local, timeout: timeout)
     }
 
     /// Connects to `host` on `port`, trying its addresses as Happy Eyeballs v2 does (RFC 8305).
@@ -85,7 +85,7 @@ extension TCPStream {
         host: String, port: UInt16, from local: SocketAddress?, timeout: Duration?, attemptDelay: Duration
     ) async throws -> TCPStream {
         let target = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        return try await race(.name(host: host, port: port), target: target, from: local, timeout: timeout, attemptDelay: attemptDelay)
+        return try await race(.name(host: host, port: port), describedAs: target, from: local, timeout: timeout, attemptDelay: attemptDelay)
     }
 
     // MARK: One attempt
@@ -174,7 +174,7 @@ extension TCPStream {
     /// the target in errors.
     nonisolated(nonsending)
     static func race(
-        _ target: ConnectTarget, target description: String, from local: SocketAddress?, timeout: Duration?,
+        _ target: ConnectTarget, describedAs description: String, from local: SocketAddress?, timeout: Duration?,
         attemptDelay: Duration = connectionAttemptDelay
     ) async throws -> TCPStream {
         let operation = "connect to \(description)"
