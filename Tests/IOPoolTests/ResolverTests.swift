@@ -88,7 +88,7 @@ struct ResolverTests {
                 release.wait()
             }
         }
-        try await waitUntil("the budget's one unit is held") { holding.count > 0 }
+        try await waitUntil("the budget's one unit is held", deadline: .seconds(45)) { holding.count > 0 }
         let resolving = try spawn { try await SocketAddress.resolve(host: "localhost", port: 80) }
         try await Task.sleep(for: .milliseconds(20))  // let the lookup queue for the unit (not required)
         resolving.cancel()
@@ -115,14 +115,14 @@ struct ResolverTests {
         }
         let outcome = try await place.run {
             let resolving = Task { try await SocketAddress.resolve(host: "example.test", port: 1, using: slowLookup) }
-            try await waitUntil("the lookup blocks") { inLookup.count > 0 }
+            try await waitUntil("the lookup blocks", deadline: .seconds(45)) { inLookup.count > 0 }
             resolving.cancel()
             return await resolving.result
         }
         #expect(isCancellation(outcome))
         #expect(finished.count == 0, "the resolve waited for the lookup")
         release.signal()
-        try await waitUntil("the abandoned lookup finishes") { finished.count > 0 }
+        try await waitUntil("the abandoned lookup finishes", deadline: .seconds(45)) { finished.count > 0 }
     }
 
     // MARK: SocketAddress and C sockaddr
