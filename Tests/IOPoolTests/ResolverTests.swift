@@ -82,6 +82,8 @@ struct ResolverTests {
         }
         let holding = Counter()
         let release = DispatchSemaphore(value: 0)
+        var released = false
+        defer { if !released { release.signal() } }  // never leave a thread blocked, even on failure
         let holder = try spawn {
             try await blocking {
                 holding.increment()
@@ -94,6 +96,7 @@ struct ResolverTests {
         resolving.cancel()
         #expect(isCancellation(await resolving.result))
         release.signal()
+        released = true
         try await holder.value
         await ioThreads?.shutdownGracefully()
         await workStealing?.shutdownGracefully()
@@ -106,6 +109,8 @@ struct ResolverTests {
     func cancellationWhileTheLookupBlocksReturnsWithoutWaitingForIt(place: NetPlace) async throws {
         let inLookup = Counter()
         let release = DispatchSemaphore(value: 0)
+        var released = false
+        defer { if !released { release.signal() } }  // never leave a thread blocked, even on failure
         let finished = Counter()
         let slowLookup: @Sendable (String, UInt16) throws(NameResolutionError) -> [SocketAddress] = { _, port in
             inLookup.increment()
@@ -122,6 +127,7 @@ struct ResolverTests {
         #expect(isCancellation(outcome))
         #expect(finished.count == 0, "the resolve waited for the lookup")
         release.signal()
+        released = true
         try await waitUntil("the abandoned lookup finishes", deadline: .seconds(45)) { finished.count > 0 }
     }
 

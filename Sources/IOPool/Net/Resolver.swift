@@ -66,8 +66,8 @@ extension SocketAddress {
     /// IPv6 and IPv4, in its order (RFC 6724's, the preferred first), without duplicates.
     ///
     /// `host` is a name (`"example.com"`, `"localhost"`) or a numeric address (`"127.0.0.1"`,
-    /// `"::1"`, also `"[::1]"`; a numeric host is parsed without any lookup). Names are looked up
-    /// as the system does: /etc/hosts, then DNS, per /etc/nsswitch.conf.
+    /// `"::1"`, also `"[::1]"`; a numeric host is parsed at once, without a lookup or a thread).
+    /// Names are looked up as the system does: /etc/hosts, then DNS, per /etc/nsswitch.conf.
     ///
     /// The lookup blocks a thread, never a loop or Swift's cooperative pool: it runs as
     /// `blocking { }` does where the caller runs (see ``blocking(_:)``), on the caller's pool's
@@ -98,6 +98,8 @@ extension SocketAddress {
         let host = host.hasPrefix("[") && host.hasSuffix("]") && host.count >= 2 ? String(host.dropFirst().dropLast()) : host
         if host.isEmpty { throw NameResolutionError(host: host, code: 0, reason: "the host name is empty") }
         if host.utf8.contains(0) { throw NameResolutionError(host: host, code: 0, reason: "the host name contains a NUL byte") }
+        // A numeric host needs no lookup, so no thread and no unit of the blocking budget.
+        if let numeric = try? SocketAddress(host: host, port: port) { return [numeric] }
         let rendezvous = LookupRendezvous()
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[SocketAddress], any Error>) in
