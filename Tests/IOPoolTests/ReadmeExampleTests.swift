@@ -285,3 +285,75 @@ extension Sequence {
         return results
     }
 }
+
+// MARK: README "Example" / "A client that connects by name, with a timeout and retries"
+
+// Verbatim from the README.
+struct ConnectGaveUp: Error, CustomStringConvertible {
+    let target: String
+    let attempts: Int
+    let lastError: any Error
+    var description: String { "gave up connecting to \(target) after \(attempts) attempts: \(lastError)" }
+}
+
+/// Connects by name (Happy Eyeballs over every address), each try bounded by `timeout`;
+/// retries with exponential backoff, at most `attempts` tries in all.
+func connectWithRetry(
+    host: String, port: UInt16, attempts: Int = 5, timeout: Duration = .seconds(2)
+) async throws -> TCPStream {
+    var backoff = Duration.milliseconds(100)
+    for attempt in 1...attempts {
+        do {
+            return try await TCPStream.connect(host: host, port: port, timeout: timeout)
+        } catch let error as NameResolutionError where !error.isTemporary {
+            throw error  // no such host: waiting will not make it exist
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch where attempt < attempts {
+            try await sleep(for: backoff)  // throws CancellationError if the task is cancelled
+            backoff *= 2
+        } catch {
+            throw ConnectGaveUp(target: "\(host):\(port)", attempts: attempt, lastError: error)
+        }
+    }
+    preconditionFailure("attempts must be at least 1")
+}
+
+@Suite struct ReadmeConnectWithRetryExampleTests {
+    @Test func connectsToAListener() async throws {
+        let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+        defer { listener.close() }
+        let stream = try await connectWithRetry(host: "localhost", port: try listener.localAddress.port)
+        defer { stream.close() }
+        #expect(try stream.remoteAddress == listener.localAddress)
+    }
+
+    /// Nothing listens: three tries (100 + 200 ms of backoff), then the error naming the target,
+    /// the count and the last failure.
+    @Test func givesUpWithAClearErrorAfterTheLastAttempt() async throws {
+        let refused = try refusedAddress(.ipv4)
+        let result = await Result { try await connectWithRetry(host: "127.0.0.1", port: refused.port, attempts: 3) }
+        guard case .failure(let error as ConnectGaveUp) = result else { Issue.record("expected ConnectGaveUp, got \(result)"); return }
+        #expect(error.attempts == 3)
+        #expect(describe(error.lastError) == "IOError ECONNREFUSED connect to \(refused)")
+        #expect(error.description.hasPrefix("gave up connecting to 127.0.0.1:\(refused.port) after 3 attempts: connect to \(refused) failed"))
+    }
+
+    @Test func cancellationDuringTheBackoffEndsTheRetries() async throws {
+        let refused = try refusedAddress(.ipv4)
+        let task = Task { try await connectWithRetry(host: "127.0.0.1", port: refused.port, attempts: 1000) }
+        try await Task.sleep(for: .milliseconds(50))
+        task.cancel()
+        #expect(isCancellation(await task.result))
+    }
+
+    @Test func aHostThatDoesNotExistFailsAtOnce() async throws {
+        let result = await Result { try await connectWithRetry(host: "nowhere.invalid", port: 80) }
+        guard case .failure(let error as NameResolutionError) = result, error.code == EAI_NONAME else {
+            // EAI_AGAIN (a resolver that cannot reach DNS) is retried, as it should be.
+            #expect(describe(result.thrownError).contains("nowhere.invalid"))
+            return
+        }
+        #expect(error.host == "nowhere.invalid")
+    }
+}

@@ -2,7 +2,8 @@ import Glibc
 
 /// An IP socket address: an IPv4 or IPv6 host address and a port.
 ///
-/// Only numeric addresses are accepted; no DNS lookup is ever done.
+/// Only numeric addresses are accepted; no DNS lookup is ever done here. For a name, use
+/// ``resolve(host:port:)`` (every address of the name) or ``TCPStream/connect(host:port:from:timeout:)``.
 ///
 /// ```swift
 /// let a = try SocketAddress("127.0.0.1:8080")

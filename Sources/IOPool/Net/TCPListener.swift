@@ -53,6 +53,12 @@ public final class TCPListener: Sendable {
     ) throws(IOError) -> TCPListener {
         let handle = try SocketHandle(family: address.protocolFamily, type: CInt(SOCK_STREAM.rawValue))
         let listener = TCPListener(handle: handle)
+        try listener.bindAndListen(address, backlog: backlog, reusePort: reusePort)
+        return listener
+    }
+
+    /// Sets `SO_REUSEADDR` (and `SO_REUSEPORT`), binds and listens: every `bind` form's last step.
+    func bindAndListen(_ address: SocketAddress, backlog: CInt, reusePort: Bool) throws(IOError) {
         try handle.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, CInt(1), "setsockopt(SO_REUSEADDR)")
         if reusePort {
             try handle.setOption(level: SOL_SOCKET, name: SO_REUSEPORT, CInt(1), "setsockopt(SO_REUSEPORT)")
@@ -61,7 +67,6 @@ public final class TCPListener: Sendable {
             _ = try syscall("bind", describedAs: "bind to \(address)") { address.withSockAddr { Glibc.bind(fd, $0, $1) } }
             _ = try syscall("listen", describedAs: "listen on \(address)") { Glibc.listen(fd, backlog) }
         }
-        return listener
     }
 
     /// Waits for the next connection.

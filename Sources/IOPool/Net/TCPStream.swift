@@ -46,31 +46,15 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
     }
 
     /// Connects to `address`.
+    ///
+    /// Waits as long as the kernel does (about two minutes of SYN retries for an address that
+    /// never answers); ``connect(to:from:timeout:)`` bounds the wait and binds the local end.
+    ///
+    /// - Throws: ``IOError`` with the operation `"connect to <address>"`: `ECONNREFUSED` when
+    ///   nothing listens there, `ETIMEDOUT` when the kernel gave up, `ENETUNREACH` and friends;
+    ///   `CancellationError` if the task is cancelled while waiting (the socket is closed).
     public static func connect(to address: SocketAddress) async throws -> TCPStream {
-        let handle = try SocketHandle(family: address.protocolFamily, type: CInt(SOCK_STREAM.rawValue))
-        let stream = TCPStream(handle: handle)
-        let started = try handle.withFD("connect") { (fd) throws(IOError) -> Bool in
-            switch rawSyscall("connect", { address.withSockAddr { Glibc.connect(fd, $0, $1) } }) {
-            case .done: return true
-            case .failed(let errno) where errno == .nowInProgress: return false
-            case .failed(let errno): throw IOError(errno: errno, operation: "connect to \(address)")
-            }
-        }
-        if started { return stream }
-        // In progress: writability signals the outcome, SO_ERROR says which.
-        try await handle.perform(.write, "connect") { (fd) throws(IOError) -> IOAttempt<Void> in
-            var error: CInt = 0
-            var length = socklen_t(MemoryLayout<CInt>.size)
-            _ = try syscall("getsockopt(SO_ERROR)") { getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) }
-            if error != 0 { throw IOError(errno: Errno(rawValue: error), operation: "connect to \(address)") }
-            var peer = sockaddr_storage()
-            var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let connected = withUnsafeMutablePointer(to: &peer) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &peerLength) }
-            }
-            return connected == 0 ? .complete(()) : .wouldBlock
-        }
-        return stream
+        try await connectSocket(to: address, from: nil)
     }
 
     // MARK: Reading

@@ -70,7 +70,7 @@ public final class UnixListener: Sendable {
     ///
     /// Between the `lstat` and the `unlink` another process could replace the file; the window is
     /// the caller's to close (one server per path), as with every "remove the stale socket" idiom.
-    private static func removeSocketFile(at path: String) throws(IOError) {
+    static func removeSocketFile(at path: String) throws(IOError) {
         var info = stat()
         switch rawSyscall("lstat", { lstat(path, &info) }) {
         case .done:

@@ -1,0 +1,107 @@
+import Glibc
+@testable import IOPool
+
+/// Where a socket test runs its body: each new networking API is tested on both pools and
+/// off-pool (Swift's global executor).
+enum NetPlace: String, CaseIterable, Sendable, CustomStringConvertible {
+    case offPool, ioThreads, workStealing
+    var description: String { rawValue }
+
+    /// Runs `body` here: off-pool in the calling task; on a pool in a spawned task, the pool shut
+    /// down afterwards.
+    func run<Success: Sendable>(_ body: sending @escaping () async throws -> Success) async throws -> Success {
+        switch self {
+        case .offPool:
+            return try await body()
+        case .ioThreads:
+            let pool = try IOThreadPool(configuration: .init(threadCount: 2))
+            let task = try pool.spawn(body)
+            defer { Task { await pool.shutdown() } }
+            return try await value(of: task) {}
+        case .workStealing:
+            let pool = try WorkStealingPool(configuration: .init(threadCount: 2))
+            let task = try pool.spawn(body)
+            defer { Task { await pool.shutdown() } }
+            return try await value(of: task) {}
+        }
+    }
+}
+
+/// A listener whose accept queue is full, so that the kernel drops SYNs to it: a connect there
+/// never completes (it would after about two minutes of retries) and never fails. Deterministic on
+/// loopback: `listen(fd, 0)` admits one connection (`filler`), and the kernel drops SYNs while
+/// the queue is full (`tcp_abort_on_overflow` is 0 by default).
+struct BlackholedListener {
+    let listener: TCPListener
+    let filler: TCPStream
+    var address: SocketAddress { get throws { try listener.localAddress } }
+
+    init(_ family: SocketAddress.Family) async throws {
+        let local = family == .ipv4 ? SocketAddress.loopbackIPv4(port: 0) : SocketAddress.loopbackIPv6(port: 0)
+        listener = try TCPListener.bind(local, backlog: 0)
+        filler = try await TCPStream.connect(to: try listener.localAddress)
+    }
+
+    func close() {
+        filler.close()
+        listener.close()
+    }
+}
+
+/// A loopback address where nothing listens (a listener's port, closed again): connects there are
+/// refused at once.
+func refusedAddress(_ family: SocketAddress.Family) throws -> SocketAddress {
+    let local = family == .ipv4 ? SocketAddress.loopbackIPv4(port: 0) : SocketAddress.loopbackIPv6(port: 0)
+    let listener = try TCPListener.bind(local)
+    defer { listener.close() }
+    return try listener.localAddress
+}
+
+/// The socket inodes of this process's open descriptors (`/proc/self/fd/N -> socket:[inode]`).
+func openSocketInodes() -> Set<UInt64> {
+    guard let directory = opendir("/proc/self/fd") else { return [] }
+    defer { closedir(directory) }
+    var inodes: Set<UInt64> = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard name.first?.isNumber == true else { continue }
+        var target = [CChar](repeating: 0, count: 256)
+        let length = readlink("/proc/self/fd/\(name)", &target, target.count - 1)
+        guard length > 0 else { continue }
+        let text = String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if text.hasPrefix("socket:["), let inode = UInt64(text.dropFirst(8).dropLast()) { inodes.insert(inode) }
+    }
+    return inodes
+}
+
+/// Open descriptors of this process that are TCP sockets in SYN_SENT towards `port` (from
+/// /proc/net/tcp and tcp6, matched by inode): connect attempts still pending, or leaked.
+func pendingConnectSockets(toPort port: UInt16) -> Set<UInt64> {
+    var inodes: Set<UInt64> = []
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        guard let text = try? readWholeFile(table) else { continue }
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 9, fields[3] == "02",  // TCP_SYN_SENT
+                let remotePort = fields[2].split(separator: ":").last.flatMap({ UInt16($0, radix: 16) }),
+                remotePort == port, let inode = UInt64(fields[9])
+            else { continue }
+            inodes.insert(inode)
+        }
+    }
+    return inodes.intersection(openSocketInodes())
+}
+
+private func readWholeFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw TestFailure("open \(path) failed") }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count <= 0 { break }
+        bytes += chunk[..<count]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
