@@ -43,6 +43,7 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
     }
 
     /// Connects to `address`.
+    nonisolated(nonsending)
     public static func connect(to address: SocketAddress) async throws -> TCPStream {
         let handle = try SocketHandle(family: address.protocolFamily, type: CInt(SOCK_STREAM.rawValue))
         let stream = TCPStream(handle: handle)
