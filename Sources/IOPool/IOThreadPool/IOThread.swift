@@ -461,9 +461,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
 
     /// Suspends the calling task until `deadline` (CLOCK_MONOTONIC nanoseconds) on the timers of
     /// where it runs: the current IOThread's loop, the current WorkStealingPool's shared driver, or
-    /// (off-pool) the default pool's next thread. `nonisolated(nonsending)`: no hop off the
-    /// caller's actor or loop (only off-pool does it hop, to arm the default pool's timer).
-    nonisolated(nonsending)
+    /// (off-pool) the default pool's next thread.
     static func sleep(untilNanoseconds deadline: UInt64) async throws {
         if let thread = IOThread.current {
             try await thread.sleepOnLoop(untilNanoseconds: deadline)
@@ -477,7 +475,6 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         }
     }
 
-    nonisolated(nonsending)
     static func sleep(nanoseconds: UInt64) async throws {
         try await sleep(untilNanoseconds: monotonicDeadline(afterNanoseconds: nanoseconds))
     }
@@ -488,9 +485,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         try await sleepOnLoop(untilNanoseconds: deadline)
     }
 
-    /// Suspends the calling task (which must run on this loop) until `deadline`. Nonsending, so that
-    /// a caller on an actor pinned to this loop stays on it (a plain nonisolated call would hop off).
-    nonisolated(nonsending)
+    /// Suspends the calling task (which must run on this loop) until `deadline`.
     private func sleepOnLoop(untilNanoseconds deadline: UInt64) async throws {
         precondition(isCurrent, "a loop sleep must be armed on the loop's own thread")
         try Task.checkCancellation()

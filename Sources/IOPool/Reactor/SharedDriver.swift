@@ -58,9 +58,7 @@ final class SharedDriver: Sendable {
         return result.events
     }
 
-    /// Suspends the calling task until `deadline` (CLOCK_MONOTONIC nanoseconds). Any thread;
-    /// nonsending, so the caller's actor is not left.
-    nonisolated(nonsending)
+    /// Suspends the calling task until `deadline` (CLOCK_MONOTONIC nanoseconds). Any thread.
     func sleep(untilNanoseconds deadline: UInt64) async throws {
         try Task.checkCancellation()
         guard deadline > monotonicNanoseconds() else { return }

@@ -55,8 +55,8 @@ public struct IOClock: Clock, Sendable {
     /// Suspends until `deadline`; throws `CancellationError` if the task is cancelled first
     /// (the timer is removed at once). `tolerance` is ignored: timers fire as soon as they are due.
     ///
-    /// `nonisolated(nonsending)`: it runs where the caller runs (no hop off the caller's actor or
-    /// loop) and the task resumes there.
+    /// `nonisolated(nonsending)`: entered without an executor switch; the task comes back to the
+    /// caller's actor or executor afterwards (see ``sleep(for:)``).
     nonisolated(nonsending)
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         try await IOThread.sleep(untilNanoseconds: deadline.nanoseconds)
