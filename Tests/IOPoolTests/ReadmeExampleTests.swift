@@ -357,3 +357,63 @@ func connectWithRetry(
         #expect(error.host == "nowhere.invalid")
     }
 }
+
+/// README "Structured accept loops, timeouts around any code, and context that survives".
+@Suite(.timeLimit(.minutes(1))) struct ReadmeSpreadingAcceptLoopExampleTests {
+    /// The spreading accept loop, verbatim, served to three clients, then stopped by the close.
+    @Test func spreadingAcceptLoop() async throws {
+        let pool = try IOThreadPool(configuration: .init(threadCount: 4))
+        let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+        let address = try listener.localAddress
+
+        let server = try pool.spawn {
+            try await pool.withThrowingSpreadingDiscardingTaskGroup { group in
+                for try await connection in listener.connections {  // ends after listener.close()
+                    group.addTask {  // on the next thread, for the connection's whole life
+                        defer { connection.close() }
+                        _ = try? await copy(from: connection, to: connection)
+                        try? connection.shutdown(.write)
+                    }
+                }
+            }  // returns once the loop ended and every connection's child has finished
+        }
+
+        for index in 0..<3 {
+            let stream = try await TCPStream.connect(to: address)
+            try await stream.write(Array("hello \(index)".utf8))
+            try stream.shutdown(.write)
+            var reply: [UInt8] = []
+            while case let chunk = try await stream.read(), !chunk.isEmpty { reply += chunk }
+            stream.close()
+            #expect(String(decoding: reply, as: UTF8.self) == "hello \(index)")
+        }
+
+        // ... later, to stop accepting:
+        listener.close()
+        try await server.value
+        await pool.shutdownGracefully()
+    }
+
+    /// The deadline around a loop that mutates the caller's local state, verbatim.
+    @Test func deadlineAroundALocalLoop() async throws {
+        let listener = try TCPListener.bind(SocketAddress("127.0.0.1:0"))
+        defer { listener.close() }
+        let peer = try await TCPStream.connect(to: try listener.localAddress)
+        defer { peer.close() }
+        let stream = try await listener.accept()
+        defer { stream.close() }
+        try await peer.write(Array("hel".utf8))
+        try await peer.write(Array("lo".utf8))
+
+        var received: [UInt8] = []
+        let deadline = IOClock.now.advanced(by: .seconds(5))
+        try await withDeadline(deadline) {  // throws TimeoutError if the 5 s pass first
+            while received.count < 5 {
+                let chunk = try await stream.read()
+                if chunk.isEmpty { break }
+                received += chunk  // the caller's local var, mutated inside: no Sendable box
+            }
+        }
+        #expect(received == Array("hello".utf8))
+    }
+}

@@ -4,7 +4,11 @@ import Synchronization
 /// the Rust crate tokio-io-pool, with Swift tasks.
 ///
 /// Tasks are placed on the threads round-robin. A task, and every task it starts with ``spawn(_:)-(()->Success)``,
-/// `async let` or a task group, stays on its thread for life. A socket registers with the reactor
+/// `async let` or a task group, stays on its thread for life: **all children of a task group inside
+/// a pool task run on the parent's one thread** (they inherit its task executor preference). To
+/// spread children over the threads, as an accept loop wants one connection per child, use
+/// ``withSpreadingDiscardingTaskGroup(body:)`` or ``withThrowingSpreadingDiscardingTaskGroup(body:)``,
+/// whose `addTask` places each child on the next thread. A socket registers with the reactor
 /// of the thread that first awaits it, so its readiness events wake tasks on that same thread: no
 /// cross-thread hand-off and no locks on the I/O path.
 ///

@@ -147,6 +147,9 @@ final class SocketHandle: @unchecked Sendable {
         }
     }
 
+    /// Whether `close()` has been called (by anyone, on any thread). Once true, stays true.
+    var isClosed: Bool { lifetime.load(ordering: .acquiring) & SocketHandle.closedBit != 0 }
+
     /// Closes the socket: pending operations fail with `EBADF` ("the socket is closed"), later ones
     /// too. Idempotent; any thread; does not wait.
     func close() {

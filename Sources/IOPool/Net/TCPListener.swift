@@ -73,9 +73,28 @@ public final class TCPListener: Sendable {
     ///
     /// Several tasks may accept on one listener at once (several accept loops): they take turns
     /// in FIFO order, and each connection goes to exactly one of them.
+    ///
+    /// - Throws: `IOError` with `EBADF` ("the socket is closed", operation `accept`) if the listener
+    ///   is closed, before or while this waits (``connections`` ends instead); `CancellationError`
+    ///   if the task is cancelled while waiting; `IOError` with `ECANCELED` if the loop it waits on
+    ///   shut down; other accept(2) errors that concern the listener itself.
     nonisolated(nonsending)
     public func accept() async throws -> TCPStream {
         TCPStream(handle: try await handle.acceptConnection { backoffs.wrappingAdd(1, ordering: .relaxed) })
+    }
+
+    /// ``accept()`` for ``connections``: `nil` instead of the error when the accept failed because
+    /// the listener was closed locally (every failure after a local close is a consequence of it:
+    /// `EBADF`, or the waiter failed by the close). Cancellation is still thrown.
+    nonisolated(nonsending)
+    func acceptUnlessClosed() async throws -> TCPStream? {
+        do {
+            return try await accept()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch where handle.isClosed {
+            return nil
+        }
     }
 
     /// What an accept does after accept(2) failed with an errno.
@@ -116,7 +135,13 @@ public final class TCPListener: Sendable {
     public var acceptBackoffCount: Int { backoffs.load(ordering: .relaxed) }
 
     /// The incoming connections, as an `AsyncSequence`: each iteration is an ``accept()``.
-    /// The sequence ends with an error if the listener is closed.
+    ///
+    /// The sequence **ends** (`next()` returns `nil`) once the listener is closed locally with
+    /// ``close()``, also when that happens while a `next()` is suspended waiting for a connection:
+    /// so `for try await connection in listener.connections { ... }` simply finishes on a
+    /// graceful shutdown, with no error to catch. A connection accepted before the close was seen
+    /// is still returned. Any other failure of the accept is thrown (`IOError` naming `accept`);
+    /// a cancelled task's `next()` throws `CancellationError`, even if the listener is closed too.
     public var connections: Connections { Connections(listener: self) }
 
     /// An `AsyncSequence` of accepted connections.
@@ -128,12 +153,15 @@ public final class TCPListener: Sendable {
         public struct Iterator: AsyncIteratorProtocol {
             let listener: TCPListener
 
+            /// The next accepted connection, or `nil` once the listener is closed.
+            nonisolated(nonsending)
             public mutating func next() async throws -> TCPStream? {
-                try await listener.accept()
+                try await listener.acceptUnlessClosed()
             }
 
+            /// The next accepted connection, or `nil` once the listener is closed.
             public mutating func next(isolation actor: isolated (any Actor)?) async throws -> TCPStream? {
-                try await listener.accept()
+                try await listener.acceptUnlessClosed()
             }
         }
     }
@@ -143,7 +171,9 @@ public final class TCPListener: Sendable {
         get throws(IOError) { try handle.address("getsockname") { getsockname($0, $1, $2) } }
     }
 
-    /// Stops listening. A pending ``accept()`` fails with `EBADF`. Idempotent.
+    /// Stops listening. A pending ``accept()``, and every later one, throws `IOError` with `EBADF`
+    /// ("the socket is closed", operation `accept`); ``connections`` ends instead (returns `nil`).
+    /// Idempotent; any thread.
     public func close() {
         handle.close()
     }

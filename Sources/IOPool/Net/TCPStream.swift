@@ -53,6 +53,7 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
     /// - Throws: ``IOError`` with the operation `"connect to <address>"`: `ECONNREFUSED` when
     ///   nothing listens there, `ETIMEDOUT` when the kernel gave up, `ENETUNREACH` and friends;
     ///   `CancellationError` if the task is cancelled while waiting (the socket is closed).
+    nonisolated(nonsending)
     public static func connect(to address: SocketAddress) async throws -> TCPStream {
         try await connectSocket(to: address, from: nil)
     }

@@ -43,6 +43,10 @@ public struct IOClock: Clock, Sendable {
 
     public init() {}
 
+    /// The current instant, as `ContinuousClock.now` is: `IOClock.now`.
+    public static var now: Instant { .now }
+
+    /// The current instant (the `Clock` requirement; the same as ``IOClock/now-swift.type.property``).
     public var now: Instant { .now }
 
     /// The loop's timers take nanosecond deadlines (`epoll_pwait2`).
@@ -50,6 +54,10 @@ public struct IOClock: Clock, Sendable {
 
     /// Suspends until `deadline`; throws `CancellationError` if the task is cancelled first
     /// (the timer is removed at once). `tolerance` is ignored: timers fire as soon as they are due.
+    ///
+    /// `nonisolated(nonsending)`: entered without an executor switch; the task comes back to the
+    /// caller's actor or executor afterwards (see ``sleep(for:)``).
+    nonisolated(nonsending)
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         try await IOThread.sleep(untilNanoseconds: deadline.nanoseconds)
     }

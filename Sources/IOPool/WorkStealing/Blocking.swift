@@ -27,22 +27,42 @@ import CIOPoolShims
 /// - **Anywhere else** (Swift's global executor, an actor): runs `body` on a dedicated blocking
 ///   thread, never on Swift's cooperative pool, and resumes the task afterwards.
 ///
+/// Called from code isolated to an actor, `body` runs on a dedicated blocking thread (with the
+/// budget of where the actor's job runs), so the actor is free for other callers meanwhile, as a
+/// plain `await` would leave it.
+///
+/// Context: `nonisolated(nonsending)`, so a nonisolated caller on a pool does not hop anywhere
+/// (on a worker or an IOThread `body` runs in the task's own job, on the caller's thread), and the
+/// task comes back to the caller's actor or executor afterwards. The caller's task-local values
+/// (ServiceContext, logging metadata) are visible inside `body` in every case: off-pool and from an
+/// actor too, `body` runs in a job of the calling task (on the blocking thread).
+///
 /// Cancellation: a cancelled task does not start a section. If the task is cancelled before `body`
 /// starts (at the call, or while it waits for a unit, e.g. because its pool's ``WorkStealingPool/shutdown()``
 /// cancelled it), `blocking` throws `CancellationError` and `body` never runs. Once `body` has
 /// started it runs to completion: cancellation does not interrupt it.
 /// - Throws: `CancellationError` as above; otherwise whatever `body` throws.
+nonisolated(nonsending)
 public func blocking<Value, Failure: Error>(
     _ body: sending () throws(Failure) -> Value
 ) async throws -> sending Value {
+    // On an actor: never run `body` in the actor's job, which would keep the actor busy throughout.
+    let onActor = isIsolated(#isolation)
     if let pool = WorkStealingPool.current {
+        if onActor { return try await BlockingHandOff.runOffPool(body, budget: pool.capacity) }
         return try await pool.runBlocking(body)
     }
     if let loop = IOThread.current {
+        if onActor { return try await BlockingHandOff.runOffPool(body, budget: loop.blockingCapacity) }
         return try await loop.runBlocking(body)
     }
     return try await BlockingHandOff.runOffPool(body, budget: OffPoolBlocking.capacity)
 }
+
+/// Whether the caller of a nonsending function is isolated to an actor. (A function rather than
+/// `#isolation != nil` inline, which Swift 6.3's LLVM lowering of `blocking` crashes on.)
+@inline(never)
+private func isIsolated(_ isolation: (any Actor)?) -> Bool { isolation != nil }
 
 /// The budget of `blocking { }` outside any pool (on Swift's global executor, on an actor that is
 /// not pinned to an ``IOThread``): one for the whole process.
@@ -91,25 +111,8 @@ enum BlockingHandOff {
         return true
     }
 
-    /// One call handed to a reserve thread. The calling task is suspended until that thread has
-    /// finished with it, which orders every access; hence `@unchecked Sendable`.
-    private final class HandedOverCall<Value, Failure: Error>: @unchecked Sendable {
-        private var body: (() throws(Failure) -> Value)?
-        var result: Result<Value, Failure>?
-
-        init(_ body: @escaping () throws(Failure) -> Value) { self.body = body }
-
-        /// Runs the body and drops it. Not inlined, so that the local reference to the body is
-        /// released when this returns, before the caller resumes the task: once resumed, the task
-        /// leaves `withoutActuallyEscaping`, which traps if anything still holds the closure.
-        @inline(never)
-        func run() {
-            let body = self.body.take()!
-            result = Result { () throws(Failure) in try body() }
-        }
-    }
-
-    /// Off-pool `blocking { }`: takes a unit of `budget`, then runs `body` on a reserve thread.
+    /// Off-pool `blocking { }` (and from an actor): takes a unit of `budget`, then runs `body` on a
+    /// reserve thread.
     static func runOffPool<Value, Failure: Error>(
         _ body: sending () throws(Failure) -> Value, budget: BlockingCapacity
     ) async throws -> sending Value {
@@ -119,26 +122,65 @@ enum BlockingHandOff {
 
     /// Runs `body` on a reserve thread while the calling task waits, and gives the caller's unit of
     /// `capacity` back as soon as `body` returns.
+    ///
+    /// `body` runs in a job *of the calling task*, which the task executor `BlockingThreadExecutor`
+    /// runs on a reserve thread: so the task's task-local values (ServiceContext, logging metadata)
+    /// are there, as they are when a pool runs `body` in the task's own job. (A bare closure handed
+    /// to a thread runs outside any task, where every task-local reads nil.) The executor preference
+    /// is set only around the one call below, so the task goes back to its own executor (its
+    /// actor, its pool's executor, or the global one) as soon as `body` has returned.
     static func runOnBlockingThread<Value, Failure: Error>(
         _ body: sending () throws(Failure) -> Value, releasing capacity: BlockingCapacity
     ) async throws -> sending Value {
-        // `body` does not escape: the task waits below until the other thread has run and dropped it.
+        // `body` does not escape: the task waits below until the job on the blocking thread has run
+        // and dropped it.
         try await withoutActuallyEscaping(body) { (escaping) async throws -> sending Value in
             let call = HandedOverCall(escaping)
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-                // Captures `call`, never `escaping`: the reserve thread may hold `work` after it ran.
-                let work: @Sendable () -> Void = {
-                    call.run()
-                    capacity.release()
-                    continuation.resume()
-                }
-                do {
-                    try reserve.run(work)
-                } catch {
-                    work()  // no thread could start: block here rather than fail the call
-                }
+            await withTaskExecutorPreference(BlockingThreadExecutor.shared) {
+                await call.runOnPreferredExecutor(releasing: capacity)
             }
-            return try call.result.take()!.get()
+            return try call.takeResult()
+        }
+    }
+
+    /// One `blocking { }` body and its result, between the calling task and the job that runs it.
+    /// The task is suspended in `runOnBlockingThread` while `body` runs, which orders every
+    /// access; hence `@unchecked Sendable`.
+    private final class HandedOverCall<Value, Failure: Error>: @unchecked Sendable {
+        private var body: (() throws(Failure) -> Value)?
+        private var result: Result<Value, Failure>?
+
+        init(_ body: @escaping () throws(Failure) -> Value) { self.body = body }
+
+        /// Runs on the task's preferred executor (`@concurrent`: a nonisolated call hops there),
+        /// i.e. on a blocking thread, and drops the body before returning.
+        @concurrent @inline(never)
+        func runOnPreferredExecutor(releasing capacity: BlockingCapacity) async {
+            let body = self.body.take()!
+            result = Result { () throws(Failure) in try body() }
+            capacity.release()
+        }
+
+        func takeResult() throws(Failure) -> sending Value { try result.take()!.get() }
+    }
+}
+
+/// The task executor of off-pool `blocking { }` sections: every job enqueued on it runs on a
+/// thread of `BlockingHandOff.reserve` (an idle one, or a new one), never on Swift's cooperative
+/// pool. A task prefers it only for the duration of one body (`runOnBlockingThread`), so its one job
+/// there is the body's; the thread goes back to the reserve when that job returns.
+final class BlockingThreadExecutor: TaskExecutor {
+    static let shared = BlockingThreadExecutor()
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        do {
+            try BlockingHandOff.reserve.run { job.runSynchronously(on: executor) }
+        } catch {
+            // No thread could start: run the body on the global executor rather than lose the job
+            // (an `enqueue` must not run the job itself: the enqueuing thread may still be inside it).
+            globalConcurrentExecutor.enqueue(job)
         }
     }
 }

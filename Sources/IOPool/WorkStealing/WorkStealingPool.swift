@@ -4,7 +4,9 @@ import Synchronization
 /// A work-stealing pool of worker threads with a shared I/O driver and `blocking { }`: the design of
 /// the Rust crate tokio-threadpool, with what tokio's 2019 scheduler rewrite learned. It is a Swift
 /// `TaskExecutor`: tasks spawned on it (and their `async let` and task-group children) run on its
-/// workers, and may move between them.
+/// workers, and may move between them. A task group's children spread by themselves (they are queued
+/// on the parent's worker, and idle workers steal them), so this pool has no counterpart of
+/// ``IOThreadPool/withSpreadingDiscardingTaskGroup(body:)``: a plain `withDiscardingTaskGroup` does.
 ///
 /// ```swift
 /// let pool = try WorkStealingPool(configuration: .init(threadCount: 4))
