@@ -70,7 +70,7 @@ import Testing
         let perProducer: UInt = 15_000
         let queue = InjectQueue()
         let producersDone = Counter()
-        let guardDeadline = hangGuard(seconds: 30)
+        let guardDeadline = hangGuard(seconds: 120)  // a hang detector: the full suite in parallel on 2 cores can slow this to 30+ s
         let seen = await runOnThreads(4) { role -> [UInt] in
             if role < 2 {
                 // Producer `role` pushes role * perProducer + 1 ... (role + 1) * perProducer.

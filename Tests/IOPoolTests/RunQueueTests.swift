@@ -81,7 +81,7 @@ import Testing
         let source = RunQueue()
         let inject = InjectQueue()
         let ownerDone = Flag()
-        let guardDeadline = hangGuard(seconds: 30)
+        let guardDeadline = hangGuard(seconds: 120)  // a hang detector: the full suite in parallel on 2 cores can slow this to 30+ s
 
         let seen = await runOnThreads(3) { role -> [UInt] in
             var mine: [UInt] = []
