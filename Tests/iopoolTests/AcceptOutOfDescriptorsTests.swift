@@ -52,6 +52,9 @@ struct AcceptOutOfDescriptorsTests {
         let backoffs = backoffCount(in: output)
         print("EMFILE (--pool \(pool)): \(open) descriptors open, \(spent) s CPU over \(Self.idleWindow) out of descriptors, \(backoffs.map(String.init) ?? "no") accept back-offs")
         #expect((backoffs ?? 0) > 0, "accept back-offs: \(backoffs.map(String.init) ?? "not reported"); output:\n\(output)")
+        // The pool's logger (stderr in the CLI) reports the episode once, not once per back-off.
+        #expect(output.components(separatedBy: "accept backing off").count - 1 == 1, "output:\n\(output)")
+        #expect(output.components(separatedBy: "accept recovered after backing off").count - 1 == 1, "output:\n\(output)")
     }
 }
 
