@@ -67,11 +67,15 @@ final class PoolEvents: Sendable {
 
     /// A job reached the pool after it stopped and runs on the default pool instead. Logged for the
     /// first such job of the pool only: a task that outlives its pool forwards at every hop.
-    func workForwardedAfterStop(thread name: String, index: Int? = nil) {
-        guard !reportedForwarding.exchange(true, ordering: .relaxed) else { return }
+    /// One relaxed load per forwarded job once reported; the thread's name is read only for the
+    /// record.
+    func workForwardedAfterStop(thread name: @autoclosure () -> String, index: Int? = nil) {
+        guard !reportedForwarding.load(ordering: .relaxed),
+            !reportedForwarding.exchange(true, ordering: .relaxed)
+        else { return }
         logger.notice(
             "work reached the pool after it stopped; it runs on IOThreadPool.default (logged once per pool)",
-            metadata: Self.threadMetadata(name: name, index: index))
+            metadata: Self.threadMetadata(name: name(), index: index))
     }
 
     /// A `blocking { }` section has to wait in line: the line was empty before it.
