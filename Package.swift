@@ -1,16 +1,22 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Linux only (epoll, Glibc): no `platforms` entry, because declaring macOS would claim a build that
+// cannot succeed there (see README, "Install").
 let package = Package(
     name: "swift-iopool",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "IOPool", targets: ["IOPool"]),
+        // `Service` conformances for both pools: a product of its own, so that depending on IOPool
+        // alone does not bring in swift-service-lifecycle.
+        .library(name: "IOPoolServiceLifecycle", targets: ["IOPoolServiceLifecycle"]),
         .executable(name: "iopool", targets: ["iopool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
@@ -23,18 +29,38 @@ let package = Package(
                 "CIOPoolShims",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "HeapModule", package: "swift-collections"),
+                // Rare events only (accept back-off, blocking budget exhausted, thread start/stop):
+                // see `IOThreadPool.Configuration.logger`.
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "IOPoolServiceLifecycle",
+            dependencies: [
+                "IOPool",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
             name: "iopool",
             dependencies: [
                 "IOPool",
+                "IOPoolServiceLifecycle",
                 "CIOPoolShims",  // CPU affinity for the benchmarks
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "IOPoolTests", dependencies: ["IOPool"]),
+        .testTarget(
+            name: "IOPoolTests",
+            dependencies: [
+                "IOPool",
+                "IOPoolServiceLifecycle",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "iopoolTests", dependencies: ["iopool", "IOPool"]),
     ],
     swiftLanguageModes: [.v6]

@@ -13,7 +13,6 @@ import PackageDescription
 
 let package = Package(
     name: "swift-iopool-benchmarks",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "nio-echo-handler", targets: ["nio-echo-handler"]),
         .executable(name: "nio-echo-async", targets: ["nio-echo-async"]),
@@ -22,6 +21,8 @@ let package = Package(
         .package(name: "swift-iopool", path: ".."),
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        // SIGINT/SIGTERM for the NIO servers (UnixSignals), as `iopool echo-server` has them.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         // The malloc counters need the interposer trait. Naming the traits replaces the package's
         // defaults, which also turns off "RuntimeInterposer" (ARC counters on Linux with Swift
         // 6.3; its package is not available here, and these benchmarks do not need it).
@@ -42,6 +43,7 @@ let package = Package(
             name: "EchoServerCLI",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

@@ -65,6 +65,8 @@ int ciopool_set_thread_affinity(const int *cpus, int count) {
 
 int ciopool_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
+int ciopool_get_thread_name(char *name, unsigned long size) { return pthread_getname_np(pthread_self(), name, size); }
+
 int ciopool_accept4(int fd, int flags) { return accept4(fd, 0, 0, flags); }
 
 long ciopool_read(int fd, void *buffer, unsigned long count) { return syscall(SYS_read, fd, buffer, count); }

@@ -1,5 +1,8 @@
 import Glibc
 @testable import IOPool
+import IOPoolServiceLifecycle
+import Logging
+import ServiceLifecycle
 import Testing
 
 /// The README's examples, compiled and run, so the README cannot drift from the API.
@@ -415,5 +418,54 @@ func connectWithRetry(
             }
         }
         #expect(received == Array("hello".utf8))
+    }
+}
+
+// MARK: - README: "Running in a ServiceGroup, with logging"
+
+/// Accepts until the group shuts down; each connection is a task on the pool.
+struct EchoService: Service {
+    let pool: IOThreadPool
+    let listener: TCPListener
+
+    func run() async throws {
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await pool.spawn {
+                _ = try? await pool.spawnAll(listener.connections) { connection in
+                    defer { connection.close() }
+                    _ = try? await copy(from: connection, to: connection)
+                    try? connection.shutdown(.write)
+                }
+            }.value
+        } onCancelOrGracefulShutdown: {
+            listener.close()  // ends the accept loop; the open connections go on
+        }
+    }
+}
+
+@Suite(.timeLimit(.minutes(1)))
+struct ReadmeServiceGroupExampleTests {
+    /// The README's code verbatim, except port 0 for 7000 and the group run in a task, so that the
+    /// test can echo through it and then trigger the graceful shutdown a signal would.
+    @Test func poolAndServerInAServiceGroup() async throws {
+        let logger = Logger(label: "echo")
+        let pool = try IOThreadPool(configuration: .init(threadCount: 4, logger: logger))
+        let server = EchoService(pool: pool, listener: try TCPListener.bind(SocketAddress("127.0.0.1:0")))
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: pool), .init(service: server)],  // the pool first: it stops last
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(10)  // then: cancelled
+        let group = ServiceGroup(configuration: configuration)
+        let running = Task { try await group.run() }
+
+        let client = try await TCPStream.connect(to: try server.listener.localAddress)
+        try await client.write(Array("hello".utf8))
+        try client.shutdown(.write)
+        #expect(try await readToEnd(client) == Array("hello".utf8))
+        client.close()
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect((try? pool.spawn {}) == nil, "the pool has shut down")
     }
 }

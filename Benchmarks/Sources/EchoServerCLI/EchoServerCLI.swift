@@ -9,7 +9,7 @@
 // - SIGINT or SIGTERM stops it; it exits with status 0.
 
 import ArgumentParser
-import Dispatch
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -60,35 +60,18 @@ private func writeLine(_ text: String, to fd: CInt) {
     }
 }
 
-/// Calls `handler` once, on its own thread, at the first SIGINT or SIGTERM; later ones are ignored.
+/// Calls `handler` once, from a task of its own, at the first SIGINT or SIGTERM (later ones are
+/// not passed to it).
 ///
-/// The self-pipe trick, as `iopool echo-server` does it: the signal handler only `write`s the
-/// signal number to a pipe (async-signal-safe), and a thread of a private Dispatch queue blocks
-/// reading it. The handlers are installed with `sigaction` before this returns, so a signal sent
-/// the moment the server has announced itself is not lost. (A `DispatchSourceSignal` is not enough:
-/// it registers asynchronously after `resume()`, and a signal in that window was dropped.)
-public func onShutdownSignal(_ handler: @escaping @Sendable (_ signalName: String) -> Void) {
-    var fds: [CInt] = [0, 0]
-    guard pipe(&fds) == 0 else { fatalError("pipe() for signal handling failed: errno \(errno)") }
-    signalPipeWriteFD = fds[1]
-    let readFD = fds[0]
-    for number in [SIGINT, SIGTERM] {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { number in
-            var byte = UInt8(truncatingIfNeeded: number)
-            _ = write(signalPipeWriteFD, &byte, 1)
+/// swift-service-lifecycle's `UnixSignalsSequence` (the signal handling `iopool echo-server` gets
+/// from its ServiceGroup): it returns once the signal sources are registered, so a signal sent the
+/// moment the server has announced itself is not lost.
+public func onShutdownSignal(_ handler: @escaping @Sendable (_ signalName: String) -> Void) async {
+    let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+    Task {
+        for await signal in signals {
+            handler(signal == .sigint ? "SIGINT" : "SIGTERM")
+            return
         }
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = SA_RESTART
-        sigaction(number, &action, nil)
-    }
-    DispatchQueue(label: "echo-server.signals").async {
-        var byte: UInt8 = 0
-        while read(readFD, &byte, 1) != 1 {}
-        handler(CInt(byte) == SIGINT ? "SIGINT" : "SIGTERM")
     }
 }
-
-/// The pipe the signal handler writes to: a C global, because a signal handler cannot capture
-/// context. Written once by `onShutdownSignal` before the handlers are installed, then only read.
-nonisolated(unsafe) private var signalPipeWriteFD: CInt = -1

@@ -31,7 +31,7 @@ struct NIOEchoAsyncServer: AsyncParsableCommand {
         let listener = try await bindAsyncEchoServer(group: group, host: options.host, port: options.port)
         let address = listener.channel.localAddress
         let serving = Task { try await serveAsyncEchoServer(listener) }
-        onShutdownSignal { name in
+        await onShutdownSignal { name in
             printError("nio-echo-async: \(name), shutting down")
             serving.cancel()
         }

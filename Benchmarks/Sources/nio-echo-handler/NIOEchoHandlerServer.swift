@@ -27,7 +27,7 @@ struct NIOEchoHandlerServer: AsyncParsableCommand {
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: options.threads)
         let server = try await startHandlerEchoServer(group: group, host: options.host, port: options.port)
-        onShutdownSignal { name in
+        await onShutdownSignal { name in
             printError("nio-echo-handler: \(name), shutting down")
             server.close(promise: nil)
         }

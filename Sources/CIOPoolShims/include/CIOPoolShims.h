@@ -41,6 +41,10 @@ int ciopool_set_thread_affinity(const int *_Nonnull cpus, int count);
 /// pthread_setname_np needs _GNU_SOURCE, which the Glibc module is not built with.
 int ciopool_set_thread_name(const char *_Nonnull name);
 
+/// pthread_getname_np of the calling thread into `name` (`size` bytes, 16 hold any Linux name);
+/// returns 0 or an errno. For the pools' log metadata.
+int ciopool_get_thread_name(char *_Nonnull name, unsigned long size);
+
 /// accept4 is a GNU extension the Glibc module does not export.
 int ciopool_accept4(int fd, int flags);
 

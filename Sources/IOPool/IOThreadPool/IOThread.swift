@@ -86,6 +86,8 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     let accounting: TaskAccounting
     /// The pool's budget of `blocking { }` sections (``IOThreadPool/Configuration/maxBlocking``).
     let blockingCapacity: BlockingCapacity
+    /// The pool's rare events (thread start and stop, forwarding after a stop): see `PoolEvents`.
+    let events: PoolEvents
     let counters = IOThreadCounters()
 
     enum LoopJob {
@@ -149,11 +151,15 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     private var selfPointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
     private lazy var isolation = IOThreadIsolation(thread: self)
 
-    init(index: Int, name: String, accounting: TaskAccounting, blockingCapacity: BlockingCapacity) throws(IOError) {
+    init(
+        index: Int, name: String, accounting: TaskAccounting, blockingCapacity: BlockingCapacity,
+        events: PoolEvents = .discarding
+    ) throws(IOError) {
         self.index = index
         self.name = name
         self.accounting = accounting
         self.blockingCapacity = blockingCapacity
+        self.events = events
         self.reactor = try Reactor()
         _ = isolation  // created here, before any other thread can race to create it
     }
@@ -259,6 +265,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         let fallback = IOThreadPool.default.threads
         let target = fallback[index % fallback.count]
         precondition(target !== self, "a thread of the default IOThreadPool stopped; it never should")
+        events.workForwardedAfterStop(thread: name, index: index)
         target.enqueue(job)
     }
 
@@ -272,6 +279,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         do {
             thread = try PThread.start(name: name, stackSize: stackSize) { [self] in
                 afterStart?(index)
+                events.threadStarted(name: name, index: index)
                 running.open(with: true)
                 driveLoop()
             }
@@ -295,6 +303,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
             return
         }
         reactor.closeDescriptors()
+        events.threadStopped(name: name, index: index)
         exited.set()
     }
 

@@ -1,3 +1,5 @@
+import Logging
+
 extension IOThreadPool {
     /// How to build an ``IOThreadPool``.
     public struct Configuration: Sendable {
@@ -22,6 +24,21 @@ extension IOThreadPool {
         /// Runs on each pool thread after its loop has stopped, given the thread's 0-based index;
         /// also on a thread that handed its loop off, once its blocking call has returned.
         public var beforeStop: (@Sendable (Int) -> Void)?
+        /// Where the pool reports its rare events; never called per job, poll or message. Default:
+        /// a logger that discards everything. The pool adds the metadata `iopool.pool` (its name,
+        /// e.g. `IOThreadPool(iopool-*)`) and `iopool.pool-kind` (`IOThreadPool`); each event adds
+        /// `iopool.thread` and `iopool.thread-index` (the IOThread, or the OS thread's name):
+        /// - debug: "pool thread started" / "pool thread stopped", once per loop thread;
+        /// - warning: "accept backing off" (`iopool.errno`, `iopool.operation`) when an accept on
+        ///   this pool's threads runs out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`,
+        ///   `ENOMEM`), once per `accept()` call that backs off; info "accept recovered" when it
+        ///   then accepts (`iopool.backoffs`);
+        /// - warning: "blocking budget exhausted" (`iopool.blocking-limit`, `iopool.blocking-running`)
+        ///   when a `blocking { }` section has to wait for ``maxBlocking``, once each time the line of
+        ///   waiting sections goes from empty to non-empty;
+        /// - notice: "work reached the pool after it stopped", once per pool, for the first job
+        ///   forwarded to ``IOThreadPool/default`` after shutdown.
+        public var logger: Logger
 
         public init(
             threadCount: Int = IOThreadPool.Configuration.defaultThreadCount,
@@ -29,7 +46,8 @@ extension IOThreadPool {
             maxBlocking: Int = 512,
             stackSize: Int? = nil,
             afterStart: (@Sendable (Int) -> Void)? = nil,
-            beforeStop: (@Sendable (Int) -> Void)? = nil
+            beforeStop: (@Sendable (Int) -> Void)? = nil,
+            logger: Logger = Logger(label: "iopool", factory: { _ in SwiftLogNoOpLogHandler() })
         ) {
             self.threadCount = threadCount
             self.threadNamePrefix = threadNamePrefix
@@ -37,6 +55,7 @@ extension IOThreadPool {
             self.stackSize = stackSize
             self.afterStart = afterStart
             self.beforeStop = beforeStop
+            self.logger = logger
         }
 
         /// The CPUs this process may use: `sched_getaffinity`, capped by cgroup v2 `cpu.max`.

@@ -50,8 +50,9 @@ public final class IOThreadPool: Sendable {
         guard configuration.maxBlocking >= 1 else {
             throw .invalidConfiguration("maxBlocking must be at least 1, got \(configuration.maxBlocking)")
         }
-        let blockingCapacity = BlockingCapacity(limit: configuration.maxBlocking)
         let name = "IOThreadPool(\(configuration.threadNamePrefix)*)"
+        let events = PoolEvents(logger: configuration.logger, poolName: name, poolKind: "IOThreadPool")
+        let blockingCapacity = BlockingCapacity(limit: configuration.maxBlocking, events: events)
         let accounting = TaskAccounting(poolName: name)
         var threads: [IOThread] = []
         do throws(IOPoolError) {
@@ -60,7 +61,7 @@ public final class IOThreadPool: Sendable {
                 do {
                     thread = try IOThread(
                         index: index, name: PThread.truncatedName("\(configuration.threadNamePrefix)\(index + 1)"),
-                        accounting: accounting, blockingCapacity: blockingCapacity)
+                        accounting: accounting, blockingCapacity: blockingCapacity, events: events)
                 } catch {
                     throw IOPoolError.threadStartFailed(name: "\(configuration.threadNamePrefix)\(index + 1)", errno: error.errno)
                 }

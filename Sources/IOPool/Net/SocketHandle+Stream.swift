@@ -285,8 +285,11 @@ extension SocketHandle {
     /// A connection that failed while queued is skipped (see `TCPListener.acceptErrorAction`);
     /// running out of descriptors or memory calls
     /// `onBackoff`, waits ``TCPListener/acceptBackoff`` and tries again (see ``TCPListener``).
+    /// The first back-off of a call, and the recovery after it, are logged to the logger of the
+    /// pool whose thread runs the accept (`PoolEvents.current`; off-pool: nowhere).
     nonisolated(nonsending)
     func acceptConnection(onBackoff: () -> Void) async throws -> SocketHandle {
+        var backoffs = 0
         while true {
             do {
                 let fd = try await perform(.read, "accept") { (fd) throws(IOError) -> IOAttempt<CInt> in
@@ -305,9 +308,12 @@ extension SocketHandle {
                         }
                     }
                 }
+                if backoffs > 0 { PoolEvents.current.acceptRecovered(afterBackoffs: backoffs, operation: "accept") }
                 return SocketHandle(fd: fd)
             } catch let error as IOError where TCPListener.acceptErrorAction(error.errno) == .backOff {
                 onBackoff()
+                backoffs += 1
+                if backoffs == 1 { PoolEvents.current.acceptBackingOff(error.errno, operation: "accept") }
                 try await IOThread.sleep(nanoseconds: TCPListener.acceptBackoff.wholeNanoseconds)
             }
         }

@@ -33,10 +33,13 @@ final class BlockingCapacity: Sendable {
         var waiters = Deque<Waiter>()
     }
     private let state: Locked<State>
+    /// Told when the line goes from empty to non-empty (logged outside the lock).
+    private let events: PoolEvents
 
-    init(limit: Int) {
+    init(limit: Int, events: PoolEvents = .discarding) {
         precondition(limit >= 1, "a blocking capacity needs at least one unit, got \(limit)")
         state = Locked(State(limit: limit))
+        self.events = events
     }
 
     /// Most sections holding a unit at once.
@@ -62,16 +65,18 @@ final class BlockingCapacity: Sendable {
     ///   (already at the call, or while it waits).
     func acquire() async throws(CancellationError) {
         if Task.isCancelled { throw CancellationError() }
-        let waiter: Waiter? = state.withLock { state in
+        let (waiter, exhausted): (Waiter?, (limit: Int, running: Int)?) = state.withLock { state in
             if state.running < state.limit, state.waiters.isEmpty {
                 state.running += 1
-                return nil
+                return (nil, nil)
             }
+            let startsLine = state.waiters.isEmpty
             let waiter = Waiter()
             state.waiters.append(waiter)
-            return waiter
+            return (waiter, startsLine ? (state.limit, state.running) : nil)
         }
         guard let waiter else { return }
+        if let exhausted { events.blockingBudgetExhausted(limit: exhausted.limit, running: exhausted.running) }
         let granted = await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Bool, Never>) in
                 let decided: Bool? = state.withLock { _ in

@@ -1,3 +1,5 @@
+import Logging
+
 extension WorkStealingPool {
     /// How to build a ``WorkStealingPool``.
     public struct Configuration: Sendable {
@@ -20,6 +22,22 @@ extension WorkStealingPool {
         public var afterStart: (@Sendable () -> Void)?
         /// Runs on every OS thread the pool started, just before it exits.
         public var beforeStop: (@Sendable () -> Void)?
+        /// Where the pool reports its rare events; never called per job, poll or message. Default:
+        /// a logger that discards everything. The pool adds the metadata `iopool.pool` (its name,
+        /// e.g. `WorkStealingPool(iopool-ws-*)`) and `iopool.pool-kind` (`WorkStealingPool`); each
+        /// event adds `iopool.thread` (the OS thread's name):
+        /// - debug: "pool thread started" / "pool thread stopped", once per OS thread the pool
+        ///   starts (workers and backup threads, as ``afterStart`` and ``beforeStop``);
+        /// - warning: "accept backing off" (`iopool.errno`, `iopool.operation`) when an accept on
+        ///   this pool's workers runs out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`,
+        ///   `ENOMEM`), once per `accept()` call that backs off; info "accept recovered" when it
+        ///   then accepts (`iopool.backoffs`);
+        /// - warning: "blocking budget exhausted" (`iopool.blocking-limit`, `iopool.blocking-running`)
+        ///   when a `blocking { }` section has to wait for ``maxBlocking``, once each time the line of
+        ///   waiting sections goes from empty to non-empty;
+        /// - notice: "work reached the pool after it stopped", once per pool, for the first job
+        ///   forwarded to ``IOThreadPool/default`` after shutdown.
+        public var logger: Logger
 
         public init(
             threadCount: Int = IOThreadPool.Configuration.defaultThreadCount,
@@ -28,7 +46,8 @@ extension WorkStealingPool {
             threadNamePrefix: String = "iopool-ws-",
             stackSize: Int? = nil,
             afterStart: (@Sendable () -> Void)? = nil,
-            beforeStop: (@Sendable () -> Void)? = nil
+            beforeStop: (@Sendable () -> Void)? = nil,
+            logger: Logger = Logger(label: "iopool", factory: { _ in SwiftLogNoOpLogHandler() })
         ) {
             self.threadCount = threadCount
             self.maxBlocking = maxBlocking
@@ -37,6 +56,7 @@ extension WorkStealingPool {
             self.stackSize = stackSize
             self.afterStart = afterStart
             self.beforeStop = beforeStop
+            self.logger = logger
         }
     }
 }

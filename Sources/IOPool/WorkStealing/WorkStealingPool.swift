@@ -86,6 +86,8 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     let accounting: TaskAccounting
     let capacity: BlockingCapacity
     let name: String
+    /// The pool's rare events (thread start and stop, forwarding after a stop): see `PoolEvents`.
+    let events: PoolEvents
 
     /// Where the pool is in its life (see "Shutdown" above). Only moves forward.
     enum Phase: UInt8, Comparable {
@@ -137,12 +139,25 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
         workers = (0..<configuration.threadCount).map { Worker(index: $0) }
         idle = Idle(workerCount: configuration.threadCount)
         accounting = TaskAccounting(poolName: name)
-        capacity = BlockingCapacity(limit: configuration.maxBlocking)
+        let events = PoolEvents(logger: configuration.logger, poolName: name, poolKind: "WorkStealingPool")
+        self.events = events
+        capacity = BlockingCapacity(limit: configuration.maxBlocking, events: events)
+        // Thread start and stop are logged around the user's hooks, once per OS thread the reserve
+        // starts (workers and backup threads alike).
+        let afterStart = configuration.afterStart
+        let beforeStop = configuration.beforeStop
         reserve = ThreadReserve(
             .init(
                 namePrefix: configuration.threadNamePrefix, stackSize: configuration.stackSize,
                 keepAliveNanoseconds: configuration.keepAlive.wholeNanoseconds,
-                afterStart: configuration.afterStart, beforeStop: configuration.beforeStop))
+                afterStart: {
+                    afterStart?()
+                    events.threadStarted(name: PoolEvents.currentOSThreadName())
+                },
+                beforeStop: {
+                    events.threadStopped(name: PoolEvents.currentOSThreadName())
+                    beforeStop?()
+                }))
         try startFirstWorker()
     }
 
@@ -284,6 +299,7 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     /// every nonisolated call, and code that looked up "the loop I run on" before a hop (a sleep
     /// arming its timer) must find itself on that loop after it.
     func forwardAfterStop(_ job: UInt) {
+        events.workForwardedAfterStop(thread: PoolEvents.currentOSThreadName())
         forwardingTarget.enqueue(.task(unsafeBitCast(job, to: UnownedJob.self)))
     }
 
