@@ -1,4 +1,3 @@
-import Dispatch
 @testable import IOPool
 import Synchronization
 import Testing
@@ -69,9 +68,11 @@ import Testing
                 capacity.release()
             }
             try await waitUntil { capacity.snapshot.waiting == 2 }
-            let start = Barrier(2)
-            DispatchQueue.global().async { start.arriveAndWait(); a.cancel() }
-            DispatchQueue.global().async { start.arriveAndWait(); capacity.release() }
+            // Two threads of their own, started together (not Dispatch's global queue, whose few
+            // threads other tests running in parallel may hold).
+            _ = await runOnThreads(2) { index in
+                if index == 0 { a.cancel() } else { capacity.release() }
+            }
             _ = try? await a.value
             try await waitUntil { bGotAUnit.count == 1 }  // with the second unit still held
             try await b.value

@@ -80,8 +80,10 @@ import Testing
         try pool.spawn { blocking.increment(); release.wait() }  // keeps worker 0 busy
         try await waitUntil { blocking.count == 1 }
         holdStarts.increment()
-        // The spawn wakes worker 1 and waits in the probe; on a thread of its own, not the test's.
-        DispatchQueue.global().async { _ = try? pool.spawn {} }
+        // The spawn wakes worker 1 and waits in the probe; on a thread of its own, not the test's
+        // (nor one of Dispatch's global queue, whose few threads other tests running in parallel
+        // may hold: that made this wait time out in the full suite).
+        let spawner = try PThread.start(name: "test-spawner", stackSize: nil) { _ = try? pool.spawn {} }
         try await waitUntil { heldStarts.count == 1 }
         let finished = Counter()
         let shutdown = Task {
@@ -91,5 +93,6 @@ import Testing
         release.signal()
         try await waitUntil { finished.count == 1 }
         await shutdown.value
+        spawner.join()  // its probe returned once the pool stopped
     }
 }
