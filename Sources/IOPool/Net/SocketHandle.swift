@@ -285,8 +285,6 @@ final class SocketHandle: @unchecked Sendable {
     }
 
     /// `perform` for a caller that already holds `interest`'s turn (a write-all loop).
-
-    /// `perform` for a caller that already holds `interest`'s turn (a write-all loop).
     ///
     /// The data path (a registered socket, on its owner's loop or shared) is inlined into the
     /// caller: calling an async function that is not inlined allocates its frame on the task, and a
