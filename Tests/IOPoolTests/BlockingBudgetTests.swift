@@ -28,10 +28,12 @@ import Testing
     /// The public off-pool path draws on the process-wide budget, `OffPoolBlocking.maxBlocking`.
     @Test func offPoolCallsUseTheProcessWideBudget() async throws {
         #expect(OffPoolBlocking.maxBlocking == OffPoolBlocking.capacity.limit)
-        let inside = DispatchSemaphore(value: 0)
+        let inside = Counter()
         let release = DispatchSemaphore(value: 0)
-        let call = Task.detached { try await blocking { inside.signal(); release.wait() } }
-        inside.wait()
+        let call = Task.detached { try await blocking { inside.increment(); release.wait() } }
+        // Awaited, not a semaphore wait: that would block a thread of Swift's global executor (two
+        // on this machine) until the call ran, which itself needs a thread of that executor.
+        try await waitUntil { inside.count == 1 }
         #expect(OffPoolBlocking.capacity.snapshot.running >= 1)
         release.signal()
         try await call.value

@@ -178,6 +178,22 @@ struct HappyEyeballsTests {
         let noneOfTheFamily = await Result { try await TCPStream.connect(host: "127.0.0.1", port: address.port, from: .loopbackIPv6(port: 0)) }
         #expect(describe(noneOfTheFamily.thrownError).hasPrefix("IOError EAFNOSUPPORT connect to 127.0.0.1:\(address.port)"))
     }
+
+    /// A connect that meets its own socket (TCP's simultaneous open, when the local port is the
+    /// port connected to and nothing listens there) is refused, not returned as a stream whose
+    /// peer is itself. The kernel's own choice of that port is rare (it made a refused-address
+    /// test pass a connection now and then); binding that port first makes it certain.
+    @Test(arguments: NetPlace.allCases)
+    func aConnectThatReachesItsOwnSocketIsRefused(place: NetPlace) async throws {
+        let target = try refusedAddress(.ipv4)
+        let result = await Result {
+            try await place.run { try await TCPStream.connect(to: target, from: target, timeout: .seconds(45)) }
+        }
+        let error = result.thrownError
+        #expect(describe(error).hasPrefix("IOError ECONNREFUSED connect to \(target)"), "\(error)")
+        #expect((error as? IOError)?.detail?.contains("connected to itself") == true)
+        #expect(openTCPSockets(toPort: target.port).isEmpty)  // the self-connected socket is closed
+    }
 }
 
 extension Result {

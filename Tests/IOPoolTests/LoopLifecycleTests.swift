@@ -15,14 +15,6 @@ import Testing
         var isSet: Bool { value.load(ordering: .acquiring) }
     }
 
-    /// A pipe with a non-blocking read end.
-    private func makePipe() -> (read: CInt, write: CInt) {
-        var fds: [CInt] = [0, 0]
-        #expect(pipe(&fds) == 0)
-        _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
-        return (fds[0], fds[1])
-    }
-
     /// Starts `shutdownGracefully()` in a task of its own and reports whether it returned in time.
     private func shutdownReturns(_ pool: IOThreadPool, within seconds: Double) async -> Bool {
         await returns(within: seconds) { await pool.shutdownGracefully() }
@@ -238,37 +230,58 @@ import Testing
     /// After a reactor closed its descriptors, a late `wake()` (a producer that decided to wake the
     /// loop just before it closed) writes nowhere: not into a descriptor that reused the number.
     @Test func aLateWakeUpNeverWritesIntoAReusedDescriptor() throws {
-        for _ in 0..<20 {
+        let reuses = try countLateWakeUpsIntoReusedNumbers { () throws -> (closed: Set<CInt>, wake: () -> Void) in
             let reactor = try Reactor()
-            let closedNumbers: Set<CInt> = [reactor.wakeFD, reactor.epollFD]
+            let closed: Set<CInt> = [reactor.wakeFD, reactor.epollFD]
             reactor.closeDescriptors()
-            let pipes = [makePipe(), makePipe()]
-            defer { for (r, w) in pipes { close(r); close(w) } }
-            #expect(pipes.contains { closedNumbers.contains($0.write) || closedNumbers.contains($0.read) }, "the test needs a pipe that reuses a closed number")
-            reactor.wake()
-            for (readEnd, _) in pipes {
-                var buffer = [UInt8](repeating: 0, count: 16)
-                let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
-                #expect(count == -1 && errno == EAGAIN, "a late wake-up wrote \(count) bytes into a reused descriptor")
-            }
+            return (closed, { reactor.wake() })
         }
+        #expect(reuses > 0, "no pipe reused a closed number in any round: the test checked nothing")
     }
 
     /// The same for a WorkStealingPool's shared driver: an unpark racing the driver's stop.
     @Test func aLateDriverWakeUpAfterStopWritesNowhere() throws {
-        let driver = try SharedDriver()
-        let wakeNumber = driver.reactor.wakeFD
-        driver.stop()
+        let reuses = try countLateWakeUpsIntoReusedNumbers { () throws -> (closed: Set<CInt>, wake: () -> Void) in
+            let driver = try SharedDriver()
+            let closed: Set<CInt> = [driver.reactor.wakeFD]
+            driver.stop()
+            return (closed, { driver.wake() })
+        }
+        #expect(reuses > 0, "no pipe reused a closed number in any round: the test checked nothing")
+    }
+}
+
+/// Rounds of: `closeAndKeepWaker` closes descriptors, two new pipes are opened, and the late wake
+/// runs; in rounds where a pipe got one of the closed numbers, nothing may be readable from the
+/// pipes. Other tests running in parallel open descriptors too and may take the closed numbers
+/// first, so a round without reuse checks nothing: up to 200 rounds run until 10 had reuse.
+/// Returns how many had.
+private func countLateWakeUpsIntoReusedNumbers(
+    _ closeAndKeepWaker: () throws -> (closed: Set<CInt>, wake: () -> Void)
+) throws -> Int {
+    var reuses = 0
+    for _ in 0..<200 where reuses < 10 {
+        let (closed, wake) = try closeAndKeepWaker()
         let pipes = [makePipe(), makePipe()]
         defer { for (r, w) in pipes { close(r); close(w) } }
-        #expect(pipes.contains { $0.read == wakeNumber || $0.write == wakeNumber })
-        driver.wake()
+        guard pipes.contains(where: { closed.contains($0.write) || closed.contains($0.read) }) else { continue }
+        reuses += 1
+        wake()
         for (readEnd, _) in pipes {
             var buffer = [UInt8](repeating: 0, count: 16)
             let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
-            #expect(count == -1, "a late driver wake-up wrote \(count) bytes into a reused descriptor")
+            #expect(count == -1 && errno == EAGAIN, "a late wake-up wrote \(count) bytes into a reused descriptor")
         }
     }
+    return reuses
+}
+
+/// A pipe with a non-blocking read end.
+private func makePipe() -> (read: CInt, write: CInt) {
+    var fds: [CInt] = [0, 0]
+    #expect(pipe(&fds) == 0)
+    _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+    return (fds[0], fds[1])
 }
 
 /// An immediate shutdown cancels the pool's tasks; their cancellation handlers are user code and

@@ -77,12 +77,18 @@ func openSocketInodes() -> Set<UInt64> {
 /// Open descriptors of this process that are TCP sockets in SYN_SENT towards `port` (from
 /// /proc/net/tcp and tcp6, matched by inode): connect attempts still pending, or leaked.
 func pendingConnectSockets(toPort port: UInt16) -> Set<UInt64> {
+    openTCPSockets(toPort: port, inState: "02")  // TCP_SYN_SENT
+}
+
+/// Open descriptors of this process that are TCP sockets towards `port`, in `state` (the kernel's
+/// hex code in /proc/net/tcp) or in any state if nil.
+func openTCPSockets(toPort port: UInt16, inState state: String? = nil) -> Set<UInt64> {
     var inodes: Set<UInt64> = []
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         guard let text = try? readWholeFile(table) else { continue }
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count > 9, fields[3] == "02",  // TCP_SYN_SENT
+            guard fields.count > 9, state.map({ fields[3] == $0 }) ?? true,
                 let remotePort = fields[2].split(separator: ":").last.flatMap({ UInt16($0, radix: 16) }),
                 remotePort == port, let inode = UInt64(fields[9])
             else { continue }

@@ -54,11 +54,12 @@ import Testing
         let pool = try LoggedPool(kind, prefix: "log-bb-", maxBlocking: 1, logger: records.logger())
         for round in 1...2 {
             let release = DispatchSemaphore(value: 0)
-            let inside = DispatchSemaphore(value: 0)
-            let holder = try pool.spawn { try? await blocking { inside.signal(); release.wait() } }
-            inside.wait()
+            let inside = Counter()
+            let holder = try pool.spawn { try? await blocking { inside.increment(); release.wait() } }
+            // Awaited, never a blocking wait: this test body runs on Swift's global executor.
+            try await waitUntil { inside.count == 1 }
             let waiters = try (0..<3).map { _ in try pool.spawn { try? await blocking { } } }
-            while pool.blockingCapacity.snapshot.waiting < 3 { usleep(1_000) }
+            try await waitUntil { pool.blockingCapacity.snapshot.waiting == 3 }
             release.signal()
             await holder.value
             for waiter in waiters { await waiter.value }

@@ -68,10 +68,18 @@ import Testing
         let heldStarts = Counter()
         pool.reserve.startProbe.withLock {
             $0 = {
-                guard holdStarts.count > 0 else { return .resourceTemporarilyUnavailable }
+                // Only the first start after `holdStarts` is held; a later one (the spawn's retry,
+                // after the held start was refused) is refused at once.
+                guard holdStarts.count > 0, heldStarts.count == 0 else { return .resourceTemporarilyUnavailable }
                 heldStarts.increment()
                 // Refuse only once the pool stops and worker 0's thread has let go of its worker.
-                for _ in 0..<5_000 where !(pool.isShuttingDown && pool.activeWorkerCount == 1) { usleep(1_000) }
+                // Bounded at 60 s, past the test's time limit: a loaded machine can leave the test's
+                // task unscheduled for seconds, and the 5 s this waited before let the start be
+                // refused and retried, counting two held starts, before the test had looked.
+                let giveUp = monotonicNanoseconds() + 60_000_000_000
+                while !(pool.isShuttingDown && pool.activeWorkerCount == 1) && monotonicNanoseconds() < giveUp {
+                    usleep(1_000)
+                }
                 return .resourceTemporarilyUnavailable
             }
         }

@@ -39,7 +39,8 @@ extension TCPStream {
     ///     waits as long as the kernel does (about two minutes of SYN retries).
     /// - Throws: ``IOError`` with the operation `"connect to <address>"`: `ETIMEDOUT` when
     ///   `timeout` passed (the detail says how long it was) or the kernel gave up; `ECONNREFUSED`
-    ///   when nothing listens there; `EAFNOSUPPORT` when `local` is of the other family; from the
+    ///   when nothing listens there (also when the socket met itself there: a TCP self-connect,
+    ///   which is closed); `EAFNOSUPPORT` when `local` is of the other family; from the
     ///   bind, `EADDRINUSE` or `EADDRNOTAVAIL` (operation `"bind to <local>"`).
     ///   `CancellationError` if the task is cancelled meanwhile (the socket is closed).
     nonisolated(nonsending)
@@ -91,11 +92,25 @@ extension TCPStream {
     // MARK: One attempt
 
     /// Opens a socket, binds it to `local` if given, connects it to `address` and waits for the
-    /// outcome. A failure or cancellation closes the socket (the stream's deinit) as it throws.
+    /// outcome. A failure or cancellation closes the socket before it throws.
     nonisolated(nonsending)
     static func connectSocket(to address: SocketAddress, from local: SocketAddress?) async throws -> TCPStream {
         let handle = try SocketHandle(family: address.protocolFamily, type: CInt(SOCK_STREAM.rawValue))
         let stream = TCPStream(handle: handle)
+        do {
+            return try await connect(stream, to: address, from: local)
+        } catch {
+            // Closed here, not left to the stream's deinit: a cancelled wait's clean-up on the
+            // socket's loop may still hold the stream for a moment, and the descriptor would
+            // outlive the throw (a test saw it open, in SYN_SENT, after the cancelled connect).
+            stream.close()
+            throw error
+        }
+    }
+
+    nonisolated(nonsending)
+    private static func connect(_ stream: TCPStream, to address: SocketAddress, from local: SocketAddress?) async throws -> TCPStream {
+        let handle = stream.handle
         if let local {
             guard local.family == address.family else {
                 throw IOError(
@@ -118,7 +133,7 @@ extension TCPStream {
             case .failed(let errno): throw IOError(errno: errno, operation: "connect to \(address)")
             }
         }
-        if started { return stream }
+        if started { return try refusingASelfConnect(stream, to: address) }
         // In progress: writability signals the outcome, SO_ERROR says which.
         try await handle.perform(.write, "connect") { (fd) throws(IOError) -> IOAttempt<Void> in
             var error: CInt = 0
@@ -132,7 +147,22 @@ extension TCPStream {
             }
             return connected == 0 ? .complete(()) : .wouldBlock
         }
-        return stream
+        return try refusingASelfConnect(stream, to: address)
+    }
+
+    /// Throws `ECONNREFUSED` if `stream` is connected to itself, and returns it otherwise.
+    ///
+    /// A connect to a local port where nothing listens can be answered by the connecting socket
+    /// itself: when the port the kernel picks as the local one is the port being connected to,
+    /// the SYN meets its own socket and TCP's simultaneous open completes a "connection" to itself
+    /// (a listener's port is never picked, so this happens only where nothing listens). The
+    /// caller asked for a peer and got none: that is a refusal, as Go's `net.Dial` also treats it.
+    /// One `getsockname` per connect, compared with the address already known.
+    private static func refusingASelfConnect(_ stream: TCPStream, to address: SocketAddress) throws(IOError) -> TCPStream {
+        guard try stream.localAddress == address else { return stream }
+        throw IOError(
+            errno: .connectionRefused, operation: "connect to \(address)",
+            detail: "the socket connected to itself (nothing listens there, and its own local port was \(address.port))")
     }
 
     // MARK: The race
