@@ -18,7 +18,7 @@ import Synchronization
 /// try pool.spawn {
 ///     try await pool.spawnAll(listener.connections) { connection in
 ///         _ = try? await copy(from: connection, to: connection)
-///         try? await connection.close()
+///         connection.close()
 ///     }
 /// }
 /// // ...

@@ -182,12 +182,12 @@ extension TCPStream {
     ///
     /// ```swift
     /// let congestionControl = try stream.withUnsafeFileDescriptor { fd -> String in
-    ///     var name = [CChar](repeating: 0, count: 16)
+    ///     var name = [UInt8](repeating: 0, count: 16)
     ///     var length = socklen_t(name.count)
     ///     guard getsockopt(fd, CInt(IPPROTO_TCP), TCP_CONGESTION, &name, &length) == 0 else {
     ///         throw IOError(errno: .init(rawValue: errno), operation: "getsockopt(TCP_CONGESTION)")
     ///     }
-    ///     return String(cString: name)   // "cubic"
+    ///     return String(decoding: name.prefix { $0 != 0 }, as: UTF8.self)   // "cubic"
     /// }
     /// ```
     /// - Throws: ``IOError`` with `EBADF` if the socket is closed (`body` is not called); what `body` throws.

@@ -34,8 +34,8 @@ import SystemPackage
 ///
 /// ```swift
 /// let server = try UDPSocket.bind(SocketAddress("127.0.0.1:5353"))
-/// let (request, client, _) = try await server.receive()
-/// try await server.send(request, to: client)          // echo it back
+/// let (request, sender, _) = try await server.receive()
+/// try await server.send(request, to: sender)          // echo it back
 ///
 /// let client = try UDPSocket.unbound()                  // the kernel picks a port on first send
 /// try client.connect(to: SocketAddress("127.0.0.1:5353"))
