@@ -26,10 +26,13 @@ trap 'rm -rf "$selected"' EXIT
 # IOPool's graph and the graphs of its extensions to other modules (IOPool@Module), nothing else.
 cp "$graphs"/IOPool.symbols.json "$graphs"/IOPool@*.symbols.json "$selected"/
 
+# The toolchain's docc (next to swift when it is not on PATH).
+docc=$(command -v docc || echo "$(dirname "$(readlink -f "$(command -v swift)")")/docc")
+
 rm -rf "$output"
 mkdir -p "$(dirname "$output")"
 log=$(mktemp)
-docc convert Sources/IOPool/IOPool.docc \
+"$docc" convert Sources/IOPool/IOPool.docc \
     --additional-symbol-graph-dir "$selected" \
     --fallback-display-name IOPool \
     --fallback-bundle-identifier swift-iopool.IOPool \
