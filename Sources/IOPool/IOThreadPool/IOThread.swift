@@ -3,6 +3,53 @@ import DequeModule
 import Glibc
 import Synchronization
 
+// Design notes (DESIGN.md has the whole picture).
+//
+// The loop:
+//
+// Queues:
+// - `local`: a `Deque` touched only by this OS thread, no atomics. Jobs enqueued from this thread
+//   (a child task, a continuation resumed by this reactor) go here.
+// - `remote`: a mutex-guarded MPSC queue for every other thread. A producer writes the eventfd only
+//   if the loop announced it is about to sleep (`sleeping`), and clears that flag as it does, so
+//   there is one eventfd write per sleep, not per job (NIO's `_pendingTaskPop`).
+//
+// One tick: run up to `eventInterval` local jobs; move the remote queue into `local`; poll the
+// reactor (blocking only when there is nothing to run, with the next timer as timeout); fire due
+// timers. So epoll is polled at least every 61 jobs even when jobs keep coming (fairness).
+//
+// Two kinds of Swift jobs arrive: task jobs (from tasks that prefer this thread) run with
+// `runSynchronously(on: taskExecutor)`, i.e. generic isolation, so a nonisolated async call needs no
+// executor switch; actor jobs arrive through the separate serial-executor facet (`asUnownedSerialExecutor()`)
+// and run isolated to it. Running task jobs "isolated" to a serial executor would make every
+// nonisolated call a needless re-enqueue.
+//
+// Lifecycle:
+//
+// One state machine, `Phase`, guarded by the remote queue's lock (SwiftNIO's
+// SelectableEventLoop has the same three): **running → draining → closed**.
+//
+// 1. The pool asks the loop to stop (`requestStop`) once its own tasks are done (or cancelled):
+//    `stopRequested`, which the loop notices at its next tick and turns into `draining`.
+// 2. `draining`: the loop still accepts and runs every job, from this thread and from any other,
+//    exactly as when running. It fails every pending I/O waiter and timer once with an `IOError`
+//    (`ECANCELED`, "the IOThread ... has shut down"); from then on new waits, new sockets and new
+//    sleeps on it fail at once with the same error, so nothing can wait on it again. It runs
+//    rounds of "take the remote queue, run what is queued" until both queues are empty, or for
+//    at most `maxDrainRounds` rounds (a task it does not own may yield forever).
+// 3. `closed`: entered under the lock in the same step that finds both queues empty (or hits the
+//    bound), so no job can slip in between. The loop runs nothing from then on: its jobs (those
+//    left over at the bound, and every job enqueued later: a late continuation of a task that
+//    the pool did not own, an actor pinned here, a cancellation's clean-up) are forwarded to one
+//    thread of `IOThreadPool/default`, always the same one for this loop, in order, so actor
+//    jobs stay serial and the loop-confined clean-ups (whose state the loop no longer touches)
+//    run one at a time.
+// 4. The loop closes its epoll and eventfd (under the reactor's wake lock, so a producer that
+//    decided to wake it just before cannot write into a reused descriptor), runs `beforeStop`, and
+//    sets `exited`, which the pool's shutdown awaits.
+//
+// No job is lost and none runs on two threads at once.
+
 /// One thread of an ``IOThreadPool``: a single-threaded event loop with its own epoll reactor and
 /// timers, usable as a Swift `TaskExecutor` (tasks prefer it) and `SerialExecutor` (actors pin to it).
 ///
@@ -22,51 +69,6 @@ import Synchronization
 ///     nonisolated var unownedExecutor: UnownedSerialExecutor { thread.asUnownedSerialExecutor() }
 /// }
 /// ```
-///
-/// ## The loop (design)
-///
-/// Queues:
-/// - `local`: a `Deque` touched only by this OS thread, no atomics. Jobs enqueued from this thread
-///   (a child task, a continuation resumed by this reactor) go here.
-/// - `remote`: a mutex-guarded MPSC queue for every other thread. A producer writes the eventfd only
-///   if the loop announced it is about to sleep (`sleeping`), and clears that flag as it does, so
-///   there is one eventfd write per sleep, not per job (NIO's `_pendingTaskPop`).
-///
-/// One tick: run up to ``eventInterval`` local jobs; move the remote queue into `local`; poll the
-/// reactor (blocking only when there is nothing to run, with the next timer as timeout); fire due
-/// timers. So epoll is polled at least every 61 jobs even when jobs keep coming (fairness).
-///
-/// Two kinds of Swift jobs arrive: task jobs (from tasks that prefer this thread) run with
-/// `runSynchronously(on: taskExecutor)`, i.e. generic isolation, so a nonisolated async call needs no
-/// executor switch; actor jobs arrive through the separate serial-executor facet (``asUnownedSerialExecutor()``)
-/// and run isolated to it. Running task jobs "isolated" to a serial executor would make every
-/// nonisolated call a needless re-enqueue.
-///
-/// ## Lifecycle (design)
-///
-/// One state machine, `Phase`, guarded by the remote queue's lock (SwiftNIO's
-/// SelectableEventLoop has the same three): **running → draining → closed**.
-///
-/// 1. The pool asks the loop to stop (`requestStop`) once its own tasks are done (or cancelled):
-///    `stopRequested`, which the loop notices at its next tick and turns into `draining`.
-/// 2. `draining`: the loop still accepts and runs every job, from this thread and from any other,
-///    exactly as when running. It fails every pending I/O waiter and timer once with an `IOError`
-///    (`ECANCELED`, "the IOThread ... has shut down"); from then on new waits, new sockets and new
-///    sleeps on it fail at once with the same error, so nothing can wait on it again. It runs
-///    rounds of "take the remote queue, run what is queued" until both queues are empty, or for
-///    at most ``maxDrainRounds`` rounds (a task it does not own may yield forever).
-/// 3. `closed`: entered under the lock in the same step that finds both queues empty (or hits the
-///    bound), so no job can slip in between. The loop runs nothing from then on: its jobs (those
-///    left over at the bound, and every job enqueued later: a late continuation of a task that
-///    the pool did not own, an actor pinned here, a cancellation's clean-up) are forwarded to one
-///    thread of ``IOThreadPool/default``, always the same one for this loop, in order, so actor
-///    jobs stay serial and the loop-confined clean-ups (whose state the loop no longer touches)
-///    run one at a time.
-/// 4. The loop closes its epoll and eventfd (under the reactor's wake lock, so a producer that
-///    decided to wake it just before cannot write into a reused descriptor), runs `beforeStop`, and
-///    sets `exited`, which the pool's shutdown awaits.
-///
-/// No job is lost and none runs on two threads at once.
 public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     // Thread-safety of this class: `index`, `name`, `reactor` (its wake()), `remote`, `counters`,
     // `exited` and `accounting` are safe from any thread (immutable, or guarded by a lock, or

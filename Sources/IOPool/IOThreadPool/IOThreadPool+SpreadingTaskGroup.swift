@@ -13,7 +13,7 @@
 
 extension IOThreadPool {
     /// Runs `body` with a discarding task group whose ``SpreadingDiscardingTaskGroup/addTask(priority:operation:)``
-    /// places each child on the pool's next thread (round-robin, as ``spawn(_:)-(()->Success)``),
+    /// places each child on the pool's next thread (round-robin, as ``spawn(_:)->Task<Success,Never>``),
     /// and returns once `body` and every child have finished.
     ///
     /// In a plain task group inside a pool task, all children stay on the parent's thread; use this

@@ -3,7 +3,7 @@ import Synchronization
 /// A pool of threads, each running its own event loop with its own epoll reactor: the design of
 /// the Rust crate tokio-io-pool, with Swift tasks.
 ///
-/// Tasks are placed on the threads round-robin. A task, and every task it starts with ``spawn(_:)-(()->Success)``,
+/// Tasks are placed on the threads round-robin. A task, and every task it starts with ``spawn(_:)->Task<Success,Never>``,
 /// `async let` or a task group, stays on its thread for life: **all children of a task group inside
 /// a pool task run on the parent's one thread** (they inherit its task executor preference). To
 /// spread children over the threads, as an accept loop wants one connection per child, use
@@ -18,7 +18,7 @@ import Synchronization
 /// try pool.spawn {
 ///     try await pool.spawnAll(listener.connections) { connection in
 ///         _ = try? await copy(from: connection, to: connection)
-///         try? await connection.close()
+///         connection.close()
 ///     }
 /// }
 /// // ...
@@ -150,7 +150,7 @@ public final class IOThreadPool: Sendable {
     // MARK: The default pool
 
     /// The process-wide pool, started lazily on first use, never shut down. Sockets used outside
-    /// any pool register here, and ``spawn(_:)-(()->Success)`` called outside any pool places tasks here.
+    /// any pool register here, and ``spawn(_:)->Task<Success,Never>`` called outside any pool places tasks here.
     /// Its size is ``Configuration/defaultThreadCount``; its threads are named `iopool-def-N`.
     public static let `default`: IOThreadPool = {
         do {

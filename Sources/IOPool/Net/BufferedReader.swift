@@ -113,7 +113,9 @@ public final class BufferedReader<Base: AsyncByteReader> {
     /// of stream once every byte has been returned. End of stream after bytes with no delimiter
     /// after them returns them as the last record (see ``hasReachedEnd``).
     ///
-    /// - Parameter maxLength: the longest record accepted, in bytes, without the delimiter.
+    /// - Parameters:
+    ///   - delimiter: the byte that ends a record.
+    ///   - maxLength: the longest record accepted, in bytes, without the delimiter.
     /// - Throws: ``IOError`` with `EMSGSIZE` (operation `"read(until: D, maxLength: N)"`) if the
     ///   delimiter does not come within `maxLength` bytes (the bytes stay buffered); `EINVAL` if
     ///   `maxLength` is negative; the base's errors; `CancellationError` (nothing is lost).

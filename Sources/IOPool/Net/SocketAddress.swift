@@ -107,7 +107,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     /// The IPv4 address `a.b.c.d` with the given port.
     ///
     /// ```swift
-    /// SocketAddress.ipv4(192, 168, 1, 10, port: 80)   // 192.168.1.10:80
+    /// let address = SocketAddress.ipv4(192, 168, 1, 10, port: 80)   // 192.168.1.10:80
     /// ```
     public static func ipv4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, port: UInt16) -> SocketAddress {
         let hostOrder = UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)

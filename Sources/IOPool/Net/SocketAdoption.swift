@@ -112,7 +112,7 @@ extension UDPSocket {
 /// ```swift
 /// for socket in try SocketActivation.listenDescriptors() {
 ///     let listener = try TCPListener(adopting: socket.fd)   // ListenStream=8080
-///     ...
+///     print("serving \(try listener.localAddress) from systemd (\(socket.name ?? "unnamed"))")
 /// }
 /// ```
 public enum SocketActivation {

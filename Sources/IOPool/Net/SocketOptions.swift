@@ -182,12 +182,12 @@ extension TCPStream {
     ///
     /// ```swift
     /// let congestionControl = try stream.withUnsafeFileDescriptor { fd -> String in
-    ///     var name = [CChar](repeating: 0, count: 16)
+    ///     var name = [UInt8](repeating: 0, count: 16)
     ///     var length = socklen_t(name.count)
     ///     guard getsockopt(fd, CInt(IPPROTO_TCP), TCP_CONGESTION, &name, &length) == 0 else {
     ///         throw IOError(errno: .init(rawValue: errno), operation: "getsockopt(TCP_CONGESTION)")
     ///     }
-    ///     return String(cString: name)   // "cubic"
+    ///     return String(decoding: name.prefix { $0 != 0 }, as: UTF8.self)   // "cubic"
     /// }
     /// ```
     /// - Throws: ``IOError`` with `EBADF` if the socket is closed (`body` is not called); what `body` throws.
@@ -237,12 +237,16 @@ extension TCPListener {
 
     /// Binds a listening socket to `address`, choosing whether an IPv6 socket is IPv6-only.
     ///
-    /// - Parameter v6Only: sets `IPV6_V6ONLY` before the bind: `true` makes a listener on `::`
-    ///   accept IPv6 connections only (so an IPv4 listener may take the same port); `false`
-    ///   makes it accept IPv4 too, as IPv4-mapped addresses (`::ffff:a.b.c.d`), whatever the
-    ///   system default (`net.ipv6.bindv6only`). Only for an IPv6 `address`: for an IPv4 one it
-    ///   throws ``IOError`` with `EINVAL`.
-    /// See ``bind(_:backlog:reusePort:)`` for the rest.
+    /// - Parameters:
+    ///   - address: where to listen (port 0 picks a free port).
+    ///   - backlog: the accept queue length.
+    ///   - reusePort: sets `SO_REUSEPORT`, as in ``bind(_:backlog:reusePort:)``.
+    ///   - v6Only: sets `IPV6_V6ONLY` before the bind: `true` makes a listener on `::`
+    ///     accept IPv6 connections only (so an IPv4 listener may take the same port); `false`
+    ///     makes it accept IPv4 too, as IPv4-mapped addresses (`::ffff:a.b.c.d`), whatever the
+    ///     system default (`net.ipv6.bindv6only`). Only for an IPv6 `address`: for an IPv4 one it
+    ///     throws ``IOError`` with `EINVAL`.
+    /// See ``bind(_:backlog:reusePort:)`` for the errors.
     public static func bind(
         _ address: SocketAddress, backlog: CInt = TCPListener.defaultBacklog, reusePort: Bool = false, v6Only: Bool
     ) throws(IOError) -> TCPListener {

@@ -45,7 +45,7 @@ final class SplitStream: Sendable {
 /// The read half of a ``TCPStream`` or ``UnixStream``, from `split()`: give it to the task that
 /// reads.
 ///
-/// Reads behave as on the stream (``read(into:)`` returns 0 at end of stream; a cancelled read
+/// Reads behave as on the stream (``read(into:)-(UnsafeMutableRawBufferPointer)`` returns 0 at end of stream; a cancelled read
 /// throws `CancellationError` and loses no byte; concurrent reads take turns, each served whole).
 ///
 /// Ending: ``close()`` shuts down the read direction (`shutdown(SHUT_RD)`: a read pending in another

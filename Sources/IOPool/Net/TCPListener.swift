@@ -45,6 +45,7 @@ public final class TCPListener: Sendable {
     /// Binds a listening socket to `address` (port 0 picks a free port; see ``localAddress``).
     ///
     /// - Parameters:
+    ///   - address: where to listen.
     ///   - backlog: the accept queue length.
     ///   - reusePort: sets `SO_REUSEPORT`, so several listeners (e.g. one per thread) can bind the
     ///     same address and the kernel spreads connections over them.

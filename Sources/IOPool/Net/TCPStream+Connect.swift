@@ -31,6 +31,7 @@ extension TCPStream {
     /// Connects to `address`, optionally from a local address and within a time limit.
     ///
     /// - Parameters:
+    ///   - address: the peer to connect to.
     ///   - local: binds the socket to this address before connecting (a source address of one of
     ///     the machine's interfaces; port 0 lets the kernel choose the port at connect time, with
     ///     `IP_BIND_ADDRESS_NO_PORT`, so that many such connections do not run out of ports). It
@@ -61,6 +62,8 @@ extension TCPStream {
     /// cancelled and their sockets closed before this returns.
     ///
     /// - Parameters:
+    ///   - host: a name to resolve, or a numeric IPv4 or IPv6 address.
+    ///   - port: the port to connect to on every address of `host`.
     ///   - local: binds each attempt to this local address (see ``connect(to:from:timeout:)``);
     ///     only the host's addresses of its family are tried.
     ///   - timeout: a limit on the whole connect, resolution included: when it passes, every

@@ -13,12 +13,12 @@ import SystemPackage
 /// fine). Reads and writes are separate directions; within one, calls take turns in FIFO order:
 /// - a ``write(_:)-(UnsafeRawBufferPointer)`` writes all its bytes before the next queued write
 ///   starts, so whole writes never interleave;
-/// - each ``read(into:)`` is served whole (one read of what is there) before the next queued one.
+/// - each ``read(into:)-(UnsafeMutableRawBufferPointer)`` is served whole (one read of what is there) before the next queued one.
 ///
 /// A queued call that is cancelled throws `CancellationError` without costing the others their
 /// turn; ``close()`` fails the queued calls, like the running one, with `EBADF`.
 ///
-/// End of stream: ``read(into:)`` returns 0 once the peer has shut down its write side (or closed)
+/// End of stream: ``read(into:)-(UnsafeMutableRawBufferPointer)`` returns 0 once the peer has shut down its write side (or closed)
 /// and everything it sent has been read. Writes to a peer that reset the connection throw an
 /// ``IOError`` (`ECONNRESET` or `EPIPE`); they never raise `SIGPIPE`.
 ///

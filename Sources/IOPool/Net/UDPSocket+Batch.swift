@@ -39,6 +39,7 @@ public final class UDPReceiveBatch {
         /// let count = try await socket.receive(into: batch)
         /// for index in 0..<count {
         ///     let firstByte = batch[index].withBytes { $0.isEmpty ? nil : $0.unsafeLoad(as: UInt8.self) }
+        ///     if let firstByte { print("datagram \(index) starts with \(firstByte)") }
         /// }
         /// ```
         ///

@@ -34,8 +34,8 @@ import SystemPackage
 ///
 /// ```swift
 /// let server = try UDPSocket.bind(SocketAddress("127.0.0.1:5353"))
-/// let (request, client, _) = try await server.receive()
-/// try await server.send(request, to: client)          // echo it back
+/// let (request, sender, _) = try await server.receive()
+/// try await server.send(request, to: sender)          // echo it back
 ///
 /// let client = try UDPSocket.unbound()                  // the kernel picks a port on first send
 /// try client.connect(to: SocketAddress("127.0.0.1:5353"))
@@ -44,11 +44,11 @@ import SystemPackage
 /// ```
 ///
 /// Datagrams are delivered whole or not at all, in no guaranteed order, and may be lost; a
-/// datagram larger than the receive buffer is truncated (see ``receive(into:)``).
+/// datagram larger than the receive buffer is truncated (see ``receive(into:)-(UnsafeMutableRawBufferPointer)``).
 ///
 /// A *connected* socket (``connect(to:)``) sends to its peer by default, receives only from it,
 /// and learns from the kernel when nothing listens there: after a datagram to a closed port, the
-/// next ``send(_:)-(UnsafeRawBufferPointer)`` or ``receive(into:)`` throws an ``IOError`` with
+/// next ``send(_:)-(UnsafeRawBufferPointer)`` or ``receive(into:)-(UnsafeMutableRawBufferPointer)`` throws an ``IOError`` with
 /// `ECONNREFUSED` (the ICMP "port unreachable" that answered the datagram), and the socket keeps
 /// working.
 ///
@@ -242,7 +242,7 @@ public final class UDPSocket: Sendable {
     }
 
     /// Receives one datagram of up to `maxBytes` bytes; returns its bytes, who sent it, and
-    /// whether it was truncated to `maxBytes` (see ``receive(into:)``). The default, 65,536,
+    /// whether it was truncated to `maxBytes` (see ``receive(into:)-(UnsafeMutableRawBufferPointer)``). The default, 65,536,
     /// holds any UDP datagram. A negative `maxBytes` throws ``IOError`` with `EINVAL`.
     nonisolated(nonsending)
     public func receive(maxBytes: Int = 65536) async throws -> (bytes: [UInt8], sender: SocketAddress, truncated: Bool) {

@@ -55,9 +55,11 @@ public final class UnixDatagramSocket: Sendable {
 
     /// Binds a datagram socket to `address`: a path (creating its socket file) or an abstract name.
     ///
-    /// - Parameter removingExistingFile: if `true` and a **socket** file exists at the path, remove
-    ///   it first (see ``UnixListener/bind(_:backlog:removingExistingFile:)``). ``close()`` leaves
-    ///   the file in place.
+    /// - Parameters:
+    ///   - address: a path or an abstract name.
+    ///   - removingExistingFile: if `true` and a **socket** file exists at the path, remove
+    ///     it first (see ``UnixListener/bind(_:backlog:removingExistingFile:)``). ``close()`` leaves
+    ///     the file in place.
     /// - Throws: ``IOError`` with the operation `"bind to <address>"`: `EADDRINUSE` if a file
     ///   exists at the path (or the abstract name is taken), `ENOENT` or `EACCES` for its directory.
     public static func bind(_ address: UnixSocketAddress, removingExistingFile: Bool = false) throws(IOError) -> UnixDatagramSocket {

@@ -43,6 +43,7 @@ public final class UnixListener: Sendable {
     /// alone: removing a stale socket file is the caller's choice, never silent.
     ///
     /// - Parameters:
+    ///   - address: a path (the socket file is created) or an abstract name.
     ///   - backlog: the accept queue length. When it is full, ``UnixStream/connect(to:)`` fails with
     ///     `EAGAIN` (Unix sockets do not queue connecting clients beyond it).
     ///   - removingExistingFile: if `true` and a **socket** file exists at the path, remove it

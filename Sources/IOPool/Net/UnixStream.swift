@@ -5,7 +5,7 @@ import SystemPackage
 /// A connected Unix-domain stream socket: ``TCPStream`` for a ``UnixSocketAddress``.
 ///
 /// Reading, writing, half-close, cancellation and closing behave exactly as on a ``TCPStream``
-/// (the same non-blocking core): ``read(into:)`` returns 0 at end of stream, writes never raise
+/// (the same non-blocking core): ``read(into:)-(UnsafeMutableRawBufferPointer)`` returns 0 at end of stream, writes never raise
 /// `SIGPIPE` (they throw `EPIPE`), a cancelled read or write throws `CancellationError` and leaves
 /// the stream usable, and ``close()`` fails pending operations with `EBADF`. Concurrent use too:
 /// any number of tasks may read and write at once; calls of one direction take turns in FIFO

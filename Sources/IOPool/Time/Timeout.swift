@@ -76,11 +76,13 @@ public struct TimeoutError: Error, Sendable, Hashable, CustomStringConvertible {
 /// mutate the caller's local state, as in a loop over a local reader:
 ///
 /// ```swift
-/// var lines = stream.lines  // a local, non-Sendable iterator
-/// while let line = try await withTimeout(.seconds(30), operation: { try await lines.next() }) { ... }
+/// var lines = BufferedReader(stream).lines.makeAsyncIterator()  // a local, non-Sendable iterator
+/// while let line = try await withTimeout(.seconds(30), operation: { try await lines.next() }) {
+///     print(line)
+/// }
 /// ```
 ///
-/// It runs as a child task of the caller (see the design note in Timeout.swift), and must honour
+/// It runs as a child task of the caller, in the caller's isolation, and must honour
 /// cancellation to end: this library's reads, writes, accepts, connects and sleeps do, as do
 /// `Task.sleep` and `Task.checkCancellation()`. The call returns only once the operation has ended
 /// (structured concurrency), so nothing outlives it. A timeout cancels only the operation: the

@@ -7,7 +7,7 @@ import CIOPoolShims
 /// let pool = try WorkStealingPool()
 /// try pool.spawn {
 ///     let contents = try await blocking { try legacyBlockingRead(path) }
-///     // ...
+///     return contents.count
 /// }
 /// ```
 ///

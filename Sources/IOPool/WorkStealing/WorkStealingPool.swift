@@ -1,6 +1,48 @@
 import CIOPoolShims
 import Synchronization
 
+// Design notes (DESIGN.md has the whole picture).
+//
+// Scheduling:
+//
+// - Each worker (`Worker`) has a bounded local ring of 256 jobs (`RunQueue`) and a LIFO slot.
+//   A job enqueued on a worker's own thread (a spawn, a wake-up) goes to the LIFO slot, displacing
+//   the previous occupant to the back of the ring; a `Task.yield()` waits in a deferred list until
+//   the worker has nothing else to run or polls the driver (tokio's `defer`). After a job,
+//   the LIFO job runs at once, at most `maxLifoPollsPerTick` times in a row (then the slot is
+//   off until the next tick), so two tasks passing a message back and forth cannot starve the rest.
+// - A full ring moves half of itself to the inject queue (`InjectQueue`), where jobs from outside
+//   the pool (other threads, other executors) arrive too.
+// - One tick: every `globalQueueInterval` ticks the inject queue is checked first; otherwise the
+//   LIFO slot, the ring, then a batch from the inject queue. With nothing local, the worker
+//   searches: steals half of a random sibling's ring, then tries the inject queue. Every
+//   `eventInterval` ticks it polls the shared driver without blocking, if nobody holds it.
+// - With nothing found, it parks (`Parker`): the first parking worker to get the shared driver
+//   blocks in `epoll_pwait2` (timers included), the others on their condition variables.
+//   Wake-ups follow `Idle`'s policy: one sleeper per new job, only when nobody searches.
+// - Threads start lazily: a worker gets a thread when it is first woken, except the first one,
+//   whose thread starts in `init`. So a configuration the OS refuses (a stack size it cannot give)
+//   throws there, as `IOThreadPool`'s does, and until shutdown some thread always holds a worker:
+//   if the OS refuses a thread later, the worker that needed it goes back to sleep and its job
+//   waits in the inject queue for a worker that has one. No job is lost and nothing traps.
+//
+// Shutdown:
+//
+// One state machine, `Phase` (under `lifecycle`'s lock, mirrored in an atomic for the workers'
+// loop checks): **running → stopping → closed**.
+//
+// 1. `shutdownGracefully()` waits for every spawned task to finish; `shutdown()` cancels them
+//    first. (Both through `TaskAccounting`, shared with `IOThreadPool`.)
+// 2. `stopping`: no thread starts from now on, every worker is unparked, and each worker thread
+//    leaves its loop.
+// 3. Once no thread holds a worker, the thread reserve stops: idle backup threads exit, each
+//    running `beforeStop`; they are joined.
+// 4. The inject queue is closed; jobs left in it and in the local queues (continuations of tasks
+//    that were not spawned on the pool but prefer it) run on `IOThreadPool/default`, as do jobs
+//    enqueued from then on. No job is lost.
+// 5. The shared driver fails waiting I/O and sleeps (`ECANCELED`, "the WorkStealingPool ... has
+//    shut down") and closes its descriptors: `closed`.
+
 /// A work-stealing pool of worker threads with a shared I/O driver and `blocking { }`: the design of
 /// the Rust crate tokio-threadpool, with what tokio's 2019 scheduler rewrite learned. It is a Swift
 /// `TaskExecutor`: tasks spawned on it (and their `async let` and task-group children) run on its
@@ -21,46 +63,6 @@ import Synchronization
 /// Prefer it to ``IOThreadPool`` when tasks are uneven (some long, some short, some blocking):
 /// idle workers steal from busy ones. Prefer ``IOThreadPool`` for many short I/O operations, where
 /// keeping a socket's task on its reactor's thread avoids cross-thread wake-ups.
-///
-/// ## Scheduling (design)
-///
-/// - Each worker (`Worker`) has a bounded local ring of 256 jobs (`RunQueue`) and a LIFO slot.
-///   A job enqueued on a worker's own thread (a spawn, a wake-up) goes to the LIFO slot, displacing
-///   the previous occupant to the back of the ring; a `Task.yield()` waits in a deferred list until
-///   the worker has nothing else to run or polls the driver (tokio's `defer`). After a job,
-///   the LIFO job runs at once, at most ``maxLifoPollsPerTick`` times in a row (then the slot is
-///   off until the next tick), so two tasks passing a message back and forth cannot starve the rest.
-/// - A full ring moves half of itself to the inject queue (`InjectQueue`), where jobs from outside
-///   the pool (other threads, other executors) arrive too.
-/// - One tick: every ``globalQueueInterval`` ticks the inject queue is checked first; otherwise the
-///   LIFO slot, the ring, then a batch from the inject queue. With nothing local, the worker
-///   searches: steals half of a random sibling's ring, then tries the inject queue. Every
-///   ``eventInterval`` ticks it polls the shared driver without blocking, if nobody holds it.
-/// - With nothing found, it parks (`Parker`): the first parking worker to get the shared driver
-///   blocks in `epoll_pwait2` (timers included), the others on their condition variables.
-///   Wake-ups follow `Idle`'s policy: one sleeper per new job, only when nobody searches.
-/// - Threads start lazily: a worker gets a thread when it is first woken, except the first one,
-///   whose thread starts in `init`. So a configuration the OS refuses (a stack size it cannot give)
-///   throws there, as ``IOThreadPool``'s does, and until shutdown some thread always holds a worker:
-///   if the OS refuses a thread later, the worker that needed it goes back to sleep and its job
-///   waits in the inject queue for a worker that has one. No job is lost and nothing traps.
-///
-/// ## Shutdown (design)
-///
-/// One state machine, `Phase` (under `lifecycle`'s lock, mirrored in an atomic for the workers'
-/// loop checks): **running → stopping → closed**.
-///
-/// 1. ``shutdownGracefully()`` waits for every spawned task to finish; ``shutdown()`` cancels them
-///    first. (Both through `TaskAccounting`, shared with ``IOThreadPool``.)
-/// 2. `stopping`: no thread starts from now on, every worker is unparked, and each worker thread
-///    leaves its loop.
-/// 3. Once no thread holds a worker, the thread reserve stops: idle backup threads exit, each
-///    running `beforeStop`; they are joined.
-/// 4. The inject queue is closed; jobs left in it and in the local queues (continuations of tasks
-///    that were not spawned on the pool but prefer it) run on ``IOThreadPool/default``, as do jobs
-///    enqueued from then on. No job is lost.
-/// 5. The shared driver fails waiting I/O and sleeps (`ECANCELED`, "the WorkStealingPool ... has
-///    shut down") and closes its descriptors: `closed`.
 public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     // Thread-safety: every stored property is immutable, atomic, or guarded by its own lock
     // (`lifecycle`, the queues', the reserve's); `Worker` documents its holder-only fields.
