@@ -186,7 +186,7 @@ struct ConcurrentSocketUseTests {
             try await waitUntil("\(readers - 1) readers queue behind the one waiting") {
                 reading.handle.readGate.queuedCount == readers - 1
             }
-            let sent = (0..<total).map { UInt8(truncatingIfNeeded: $0 % 251) }
+            let sent = patternBytes(total)
             try await writing.write(sent)
             try writing.shutdown(.write)
 

@@ -82,23 +82,84 @@ func pendingConnectSockets(toPort port: UInt16) -> Set<UInt64> {
 
 /// Open descriptors of this process that are TCP sockets towards `port`, in `state` (the kernel's
 /// hex code in /proc/net/tcp) or in any state if nil.
+///
+/// Scanned as bytes, not split into Strings: the tables list every socket of the machine, TIME_WAIT
+/// ones included (thousands after the suite's connection tests), and tests poll this; the String
+/// version took tens of milliseconds per call in a debug build, on a thread of Swift's two-thread
+/// global executor, and was the suite's largest CPU cost there.
 func openTCPSockets(toPort port: UInt16, inState state: String? = nil) -> Set<UInt64> {
+    let wantedState = state.flatMap { UInt8($0, radix: 16) }
     var inodes: Set<UInt64> = []
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        guard let text = try? readWholeFile(table) else { continue }
-        for line in text.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count > 9, state.map({ fields[3] == $0 }) ?? true,
-                let remotePort = fields[2].split(separator: ":").last.flatMap({ UInt16($0, radix: 16) }),
-                remotePort == port, let inode = UInt64(fields[9])
-            else { continue }
-            inodes.insert(inode)
+        guard let bytes = try? readWholeFile(table) else { continue }
+        bytes.withUnsafeBufferPointer { text in
+            var lineStart = 0
+            var firstLine = true
+            while lineStart < text.count {
+                var lineEnd = lineStart
+                while lineEnd < text.count && text[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                defer { lineStart = lineEnd + 1 }
+                if firstLine { firstLine = false; continue }  // the header
+                if let entry = TCPTableEntry(text, lineStart, lineEnd), entry.remotePort == port,
+                    wantedState.map({ entry.state == $0 }) ?? true, entry.inode != 0
+                {
+                    inodes.insert(entry.inode)
+                }
+            }
         }
     }
-    return inodes.intersection(openSocketInodes())
+    return inodes.isEmpty ? [] : inodes.intersection(openSocketInodes())
 }
 
-private func readWholeFile(_ path: String) throws -> String {
+/// The fields of a /proc/net/tcp line this file needs: `sl local rem st tx:rx tr:when retrnsmt uid
+/// timeout inode ...`, whitespace-separated, numbers in hex but the inode (decimal).
+private struct TCPTableEntry {
+    var remotePort: UInt16 = 0
+    var state: UInt8 = 0
+    var inode: UInt64 = 0
+
+    init?(_ text: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) {
+        var position = start
+        var field = 0
+        while field <= 9 {
+            while position < end && text[position] == UInt8(ascii: " ") { position += 1 }
+            guard position < end else { return nil }
+            let fieldStart = position
+            while position < end && text[position] != UInt8(ascii: " ") { position += 1 }
+            switch field {
+            case 2:  // rem_address: ADDRESS:PORT
+                var colon = position - 1
+                while colon > fieldStart && text[colon] != UInt8(ascii: ":") { colon -= 1 }
+                remotePort = UInt16(truncatingIfNeeded: TCPTableEntry.number(text, colon + 1, position, radix: 16))
+            case 3:
+                state = UInt8(truncatingIfNeeded: TCPTableEntry.number(text, fieldStart, position, radix: 16))
+            case 9:
+                inode = TCPTableEntry.number(text, fieldStart, position, radix: 10)
+            default:
+                break
+            }
+            field += 1
+        }
+    }
+
+    private static func number(_ text: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, radix: UInt64) -> UInt64 {
+        var value: UInt64 = 0
+        for index in start..<end {
+            let byte = text[index]
+            let digit: UInt64
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt64(byte - UInt8(ascii: "A") + 10)
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt64(byte - UInt8(ascii: "a") + 10)
+            default: return value
+            }
+            value = value &* radix &+ digit
+        }
+        return value
+    }
+}
+
+private func readWholeFile(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { throw TestFailure("open \(path) failed") }
     defer { close(fd) }
@@ -109,5 +170,5 @@ private func readWholeFile(_ path: String) throws -> String {
         if count <= 0 { break }
         bytes += chunk[..<count]
     }
-    return String(decoding: bytes, as: UTF8.self)
+    return bytes
 }

@@ -623,7 +623,7 @@ private func readAndVerify(_ stream: TCPStream, expected: [UInt8]) async throws 
 /// Bytes that do not repeat with any power-of-two period (251 is prime), so a lost, doubled or
 /// reordered chunk shows.
 private func pattern(count: Int) -> [UInt8] {
-    (0..<count).map { UInt8(truncatingIfNeeded: $0 % 251) }
+    patternBytes(count)  // byte i is i % 251
 }
 
 /// Makes `close()` send a RST instead of a FIN (SO_LINGER on, timeout 0).

@@ -55,7 +55,7 @@ import Testing
         let pool = try WorkStealingPool(configuration: .init(threadCount: 2))
         let (listener, address) = try startEcho(on: pool)
         let size = 8 << 20
-        let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 % 251) }
+        let data = patternBytes(size)
         let result = try pool.spawn { () async throws -> Bool in
             let stream = try await TCPStream.connect(to: address)
             defer { stream.close() }
