@@ -8,6 +8,11 @@
 //     swift run -c release --package-path CLI iopool bench
 //     swift test --package-path CLI
 //
+// `iopool bench echo` compiles the C programs of Benchmarks/echo-baseline, found relative to the
+// working directory: the repository root under `swift run`, but this folder under `swift test`
+// (SwiftPM runs tests from the package root). CLI/Benchmarks/echo-baseline is a link to them, so
+// that both find the same files.
+//
 // Separate from ../Benchmarks (SwiftNIO peers, ordo-one benchmarks): the README's main command and
 // CI's counts gate build this package, and should not resolve SwiftNIO or the benchmark harness.
 import PackageDescription
