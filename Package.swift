@@ -10,14 +10,14 @@ let package = Package(
         // `Service` conformances for both pools: a product of its own, so that depending on IOPool
         // alone does not bring in swift-service-lifecycle.
         .library(name: "IOPoolServiceLifecycle", targets: ["IOPoolServiceLifecycle"]),
-        .executable(name: "iopool", targets: ["iopool"]),
+        // The `iopool` CLI is a package of its own, CLI/: a dependent resolves every package named
+        // here, so naming swift-argument-parser here would make every library user fetch it.
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // The one C shim: a `_Thread_local` slot for "the IOThread running on this thread"
@@ -41,17 +41,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .executableTarget(
-            name: "iopool",
-            dependencies: [
-                "IOPool",
-                "IOPoolServiceLifecycle",
-                "CIOPoolShims",  // CPU affinity for the benchmarks
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
         .testTarget(
             name: "IOPoolTests",
             dependencies: [
@@ -61,7 +50,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "iopoolTests", dependencies: ["iopool", "IOPool"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,7 +2,7 @@
 # `iopool bench`'s three benchmarks with short settings: each must finish, print its table and
 # write its JSON (valid) and SVG. The full default run (`iopool bench`) takes about 3 minutes.
 set -euo pipefail
-binary=${1:-.build/release/iopool}
+binary=${1:-CLI/.build/release/iopool}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$binary" bench echo --rounds 1 --warmup 0.1 --seconds 0.3 --connections 1,16 --output "$out" | tee "$out/echo.txt"

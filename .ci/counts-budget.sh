@@ -5,10 +5,10 @@
 # connections of 64-byte ping-pong from the C client. Fails if a figure is more than 10% above the
 # one recorded in BENCHMARKS.md, between the counts-budget markers; lower it there as optimisations
 # land. Method and the valgrind workarounds: Benchmarks/counts/README.md.
-# Usage: counts-budget.sh [BINARY]   (default .build/release/iopool)
+# Usage: counts-budget.sh [BINARY]   (default CLI/.build/release/iopool)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-binary=${1:-.build/release/iopool}
+binary=${1:-CLI/.build/release/iopool}
 
 missing=()
 for tool in python3 cc valgrind callgrind_control objcopy readelf ldd perf taskset; do
@@ -24,7 +24,7 @@ if [ "$(id -u)" != 0 ] && [ "$(cat /proc/sys/kernel/perf_event_paranoid)" -gt -1
     exit 1
 fi
 if [ ! -x "$binary" ]; then
-    echo "error: $binary not found; build it first (swift build -c release --product iopool)" >&2
+    echo "error: $binary not found; build it first (swift build -c release --package-path CLI --product iopool)" >&2
     exit 1
 fi
 

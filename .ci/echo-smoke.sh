@@ -3,7 +3,7 @@
 # 1 MiB, 200 concurrent connections), and checks that SIGTERM shuts it down cleanly.
 # Usage: echo-smoke.sh [BINARY [EXTRA ECHO-SERVER OPTIONS, e.g. --pool stealing]]
 set -euo pipefail
-binary=${1:-.build/release/iopool}
+binary=${1:-CLI/.build/release/iopool}
 extra=("${@:2}")
 source "$(dirname "$0")/lib.sh"
 out=$(mktemp)

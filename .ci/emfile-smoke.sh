@@ -2,10 +2,10 @@
 # EMFILE on accept: runs `iopool echo-server` with a 64-descriptor limit, opens more connections
 # than it can accept, and checks that it neither crashes nor spins a core while out of
 # descriptors, and that it serves new clients once descriptors free up. The same scenario runs
-# inside `swift test` (Tests/iopoolTests/AcceptOutOfDescriptorsTests.swift) on the debug and TSan
+# inside `swift test` (CLI/Tests/iopoolTests/AcceptOutOfDescriptorsTests.swift) on the debug and TSan
 # builds; this script covers the release binary.
 set -euo pipefail
-binary=${1:-.build/release/iopool}
+binary=${1:-CLI/.build/release/iopool}
 extra="${*:2}"  # e.g. --pool stealing
 source "$(dirname "$0")/lib.sh"
 out=$(mktemp)

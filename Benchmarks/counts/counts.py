@@ -108,7 +108,7 @@ class Tools:
         if any(s != "c" for s in servers):
             if not os.access(self.binary, os.X_OK):
                 raise Failure(f"{self.binary} is not an executable; build it first "
-                              "(swift build -c release --product iopool)")
+                              "(swift build -c release --package-path CLI --product iopool)")
             if want_callgrind:
                 self.stripped_dir = self.strip_debug_copies()
 
@@ -506,7 +506,7 @@ def check_budget(results, budget):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--binary", default=os.path.join(REPO, ".build", "release", "iopool"))
+    p.add_argument("--binary", default=os.path.join(REPO, "CLI", ".build", "release", "iopool"))
     p.add_argument("--servers", default="c,io,stealing", help="comma-separated: c, io, stealing")
     p.add_argument("--connections", default="16", help="comma-separated, e.g. 1,16,256")
     p.add_argument("--runs", type=int, default=2, help="runs per server and tool (default 2)")

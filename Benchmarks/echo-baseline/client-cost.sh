@@ -5,7 +5,7 @@
 # each client in turn on CPU 1, ROUNDS interleaved rounds of 5 s with no warm-up; a client's cost is
 # its whole process's CPU time (bash `times`, set-up included) ÷ the round trips it counted.
 #   client-cost.sh IOPOOL PINGPONG_CLIENT C_EPOLL_ECHO CONNECTIONS [ROUNDS]
-# e.g. client-cost.sh .build/release/iopool bench-results/pingpong_client bench-results/c_epoll_echo 16 3
+# e.g. client-cost.sh CLI/.build/release/iopool bench-results/pingpong_client bench-results/c_epoll_echo 16 3
 # (`iopool bench echo` leaves both C binaries in its --output directory).
 set -euo pipefail
 [[ $# -ge 4 ]] || { sed -n 2,9p "$0" >&2; exit 64; }

@@ -5,7 +5,7 @@
 #   compare.sh [--rounds 5] [measure.sh options...] -- NAME=COMMAND NAME=COMMAND ...
 # Each COMMAND contains {port}. Example:
 #   compare.sh --rounds 5 -- "c=/tmp/echo-baseline-build/c_epoll_echo {port}" \
-#       "iopool=.build/release/iopool echo-server --port {port} --threads 1"
+#       "iopool=CLI/.build/release/iopool echo-server --port {port} --threads 1"
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=5

@@ -7,7 +7,7 @@ import Testing
 
 /// The pools' rare events reach the `logger` of their configuration once each, with their
 /// metadata (pool, kind, thread), and the hot echo path logs nothing. The EMFILE accept back-off is
-/// tested end to end in iopoolTests' AcceptOutOfDescriptorsTests (the CLI's logger on stderr):
+/// tested end to end in the CLI package's AcceptOutOfDescriptorsTests (the CLI's logger on stderr):
 /// running a process out of descriptors would disturb the tests running beside these.
 @Suite(.timeLimit(.minutes(1))) struct PoolLoggingTests {
     @Test func ioThreadPoolLogsEachThreadStartAndStopOnceWithItsMetadata() async throws {

@@ -1,6 +1,6 @@
 import CIOPoolShims
 import Glibc
-@testable import IOPool
+@_spi(Benchmarks) @testable import IOPool  // SplitMix64 is SPI: @testable does not reach it
 import Testing
 
 /// Timers, sleep, timeouts, intervals and the Clock. No assertion depends on how late a timer

@@ -7,7 +7,7 @@
 # usage: callgrind-scheduler.sh BENCHMARK RUNTIME ITERATIONS   (writes $WORK/cg-BENCHMARK-RUNTIME-ITERATIONS.out)
 set -euo pipefail
 WORK=${WORK:-/tmp/iopool-callgrind} SHIM=${SHIM:-/tmp/meas-tools/sigsuspend_shim.so}
-bin=.build/release/iopool
+bin=CLI/.build/release/iopool
 mkdir -p "$WORK/lib"
 if [ ! -e "$WORK/iopool" ] || [ "$bin" -nt "$WORK/iopool" ]; then
   objcopy --strip-debug "$bin" "$WORK/iopool"

@@ -2,11 +2,11 @@
 # Swift runtime calls and mallocs per spawned task in `iopool bench scheduler`, by perf uprobes:
 # (count over --iterations 25 − count over --iterations 5) / (20 × tasks per iteration), so start-up,
 # warm-up and shutdown cancel. Run from the repository root as root, after
-# `swift build -c release --product iopool`.
+# `swift build -c release --package-path CLI --product iopool`.
 # usage: uprobe-counts.sh BENCHMARK TASKS_PER_ITERATION RUNTIME...   (runtimes: floor-1 floor stealing ...)
 #   e.g. uprobe-counts.sh chained_spawn 1001 floor-1 stealing-preference stealing global
 set -euo pipefail
-bin=${IOPOOL:-.build/release/iopool}
+bin=${IOPOOL:-CLI/.build/release/iopool}
 out=$(mktemp -d)
 concurrency=$(ldd "$bin" | awk '/libswift_Concurrency/{print $3}')
 libc=$(ldd "$bin" | awk '/libc.so/{print $3}')

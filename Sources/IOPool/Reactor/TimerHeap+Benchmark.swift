@@ -5,32 +5,40 @@
 /// specialized code the loops run. Each method here is compiled, specialized, in this module, so
 /// the benchmark pays one plain call per operation and measures the heap as the loops use it
 /// (reserve, then insert: what a sleep does). The payload is a word, as the loops' continuations
-/// are. Not API.
-package struct BenchmarkTimerHeap {
-    package struct Handle {
+/// are. Not API: SPI (`@_spi(Benchmarks) import IOPool`) because the benchmark is in another package
+/// (CLI/), where `package` declarations are not visible.
+@_spi(Benchmarks)
+public struct BenchmarkTimerHeap {
+    /// A timer in the heap, for `remove(_:)`; valid until the timer is removed or popped.
+    public struct Handle {
         fileprivate let id: TimerHeap<UInt>.ID
     }
 
     private var heap = TimerHeap<UInt>()
 
-    package init() {}
+    /// An empty heap.
+    public init() {}
 
-    package var count: Int { heap.count }
+    /// Timers in the heap.
+    public var count: Int { heap.count }
 
     /// Bytes held allocated (see `TimerHeap.reservedBytes`).
-    package var reservedBytes: Int { heap.reservedBytes }
+    public var reservedBytes: Int { heap.reservedBytes }
 
-    package mutating func insert(deadline: UInt64, payload: UInt) -> Handle {
+    /// Adds a timer due at `deadline` (nanoseconds, the caller's clock) carrying `payload`.
+    public mutating func insert(deadline: UInt64, payload: UInt) -> Handle {
         let id = heap.reserve()
         heap.insert(id, deadline: deadline, payload)
         return Handle(id: id)
     }
 
-    package mutating func remove(_ handle: Handle) -> UInt? {
+    /// Removes the timer `handle` names; its payload, or nil if it was already removed or popped.
+    public mutating func remove(_ handle: Handle) -> UInt? {
         heap.remove(handle.id)
     }
 
-    package mutating func popDue(now: UInt64) -> UInt? {
+    /// Removes and returns the payload of the earliest timer if it is due at `now` or earlier, else nil.
+    public mutating func popDue(now: UInt64) -> UInt? {
         heap.popDue(now: now)
     }
 }

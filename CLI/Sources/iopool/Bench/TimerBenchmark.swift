@@ -1,6 +1,6 @@
 import ArgumentParser
 import Glibc
-import IOPool
+@_spi(Benchmarks) import IOPool  // SplitMix64, BenchmarkTimerHeap
 
 // `iopool bench timers`: the library's timer heap against a hierarchical timing wheel, on what a
 // server does with timers (issue 4: "a heap or a hierarchical wheel: measure").

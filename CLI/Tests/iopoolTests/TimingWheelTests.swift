@@ -1,4 +1,4 @@
-import IOPool
+@_spi(Benchmarks) import IOPool  // SplitMix64
 import Testing
 
 @testable import iopool
