@@ -10,6 +10,9 @@ let package = Package(
         // `Service` conformances for both pools: a product of its own, so that depending on IOPool
         // alone does not bring in swift-service-lifecycle.
         .library(name: "IOPoolServiceLifecycle", targets: ["IOPoolServiceLifecycle"]),
+        // Both pools' counters exported through swift-metrics: a product of its own, so that
+        // depending on IOPool alone does not bring in swift-metrics.
+        .library(name: "IOPoolMetrics", targets: ["IOPoolMetrics"]),
         .executable(name: "iopool", targets: ["iopool"]),
     ],
     dependencies: [
@@ -17,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
@@ -41,6 +45,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "IOPoolMetrics",
+            dependencies: [
+                "IOPool",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .executableTarget(
             name: "iopool",
             dependencies: [
@@ -59,6 +70,15 @@ let package = Package(
                 "IOPoolServiceLifecycle",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "IOPoolMetricsTests",
+            dependencies: [
+                "IOPool",
+                "IOPoolMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(name: "iopoolTests", dependencies: ["iopool", "IOPool"]),
