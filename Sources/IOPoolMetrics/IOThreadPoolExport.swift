@@ -2,8 +2,8 @@ import CoreMetrics
 import IOPool
 import Synchronization
 
-/// Exports an ``IOThreadPool``: per thread, ``IOThread/Metrics`` (dimensions `pool`, `thread`); per
-/// pool, ``IOThreadPool/PoolMetrics``. The names are in ``PoolMetricNames``.
+/// Exports an `IOThreadPool`: per thread, `IOThread/Metrics` (dimensions `pool`, `thread`); per
+/// pool, `IOThreadPool/PoolMetrics`. The names are in ``PoolMetricNames``.
 final class IOThreadPoolExport: PoolExport {
     private struct ThreadHandles {
         var jobs, localEnqueues, remoteEnqueues, wakeups, polls, events, parks, busy: DeltaCounter

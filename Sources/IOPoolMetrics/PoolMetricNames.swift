@@ -5,7 +5,7 @@
 /// Dimensions:
 /// - every metric: `pool`, the pool's name (``PoolMetricsReporter/Configuration/poolName``, by
 ///   default `IOThreadPool/name` or `WorkStealingPool/name`, e.g. `IOThreadPool(iopool-*)`);
-/// - `iopool_thread_*`: also `thread`, the ``IOThread``'s name (`iopool-1`, ...);
+/// - `iopool_thread_*`: also `thread`, the `IOThread`'s name (`iopool-1`, ...);
 /// - `iopool_worker_*`: also `worker`, the worker's 0-based index (`"0"`, `"1"`, ...).
 ///
 /// Counters are exported as increments: each report adds what the pool's counters grew by since

@@ -2,7 +2,7 @@ import CoreMetrics
 import IOPool
 import Synchronization
 
-/// Exports an ``IOThreadPool``'s or a ``WorkStealingPool``'s metrics through swift-metrics,
+/// Exports an `IOThreadPool`'s or a `WorkStealingPool`'s metrics through swift-metrics,
 /// periodically, from a task that sleeps on the pool's own timers.
 ///
 /// ```swift
@@ -24,8 +24,8 @@ import Synchronization
 ///
 /// ``start()`` starts one task on the pool (on its first IOThread, or on a worker), which sleeps
 /// ``Configuration/interval`` on the pool's timers, reports, and repeats. It is **not** one of the
-/// pool's spawned tasks: ``IOThreadPool/shutdownGracefully()`` does not wait for it, and
-/// ``IOThreadPool/shutdown()`` does not need to cancel it. When the pool stops, the task's sleep
+/// pool's spawned tasks: `IOThreadPool/shutdownGracefully()` does not wait for it, and
+/// `IOThreadPool/shutdown()` does not need to cancel it. When the pool stops, the task's sleep
 /// fails (the pool's timers fail at shutdown), it reports one last time and ends; so a reporter
 /// never holds a pool's shutdown up, and a pool's shutdown always ends its reporter.
 /// ``stop()`` ends it earlier. A reporter does not keep its pool alive beyond what the pool's own
@@ -77,9 +77,9 @@ public final class PoolMetricsReporter: Sendable {
     private let task = Mutex<Task<Void, Never>?>(nil)
     private let running = Atomic<Bool>(false)
 
-    /// A reporter for an ``IOThreadPool``: creates the metric handles; reports nothing until
+    /// A reporter for an `IOThreadPool`: creates the metric handles; reports nothing until
     /// ``start()`` or ``report()``.
-    /// - Throws: ``IOPoolError/invalidConfiguration(_:)`` if the interval is not positive.
+    /// - Throws: `IOPoolError/invalidConfiguration(_:)` if the interval is not positive.
     public convenience init(pool: IOThreadPool, configuration: Configuration = Configuration()) throws(IOPoolError) {
         let name = configuration.poolName ?? pool.name
         try self.init(
@@ -87,9 +87,9 @@ public final class PoolMetricsReporter: Sendable {
             poolName: name, configuration: configuration)
     }
 
-    /// A reporter for a ``WorkStealingPool``: creates the metric handles; reports nothing until
+    /// A reporter for a `WorkStealingPool`: creates the metric handles; reports nothing until
     /// ``start()`` or ``report()``.
-    /// - Throws: ``IOPoolError/invalidConfiguration(_:)`` if the interval is not positive.
+    /// - Throws: `IOPoolError/invalidConfiguration(_:)` if the interval is not positive.
     public convenience init(pool: WorkStealingPool, configuration: Configuration = Configuration()) throws(IOPoolError) {
         let name = configuration.poolName ?? pool.name
         try self.init(
@@ -108,7 +108,7 @@ public final class PoolMetricsReporter: Sendable {
 
     /// Starts reporting every ``Configuration/interval`` from a task on the pool (see "Lifetime").
     /// Does nothing if already started (or started and since ended: a reporter starts once).
-    /// - Throws: ``IOPoolError/shutDown(pool:)`` if the pool has already begun to stop.
+    /// - Throws: `IOPoolError/shutDown(pool:)` if the pool has already begun to stop.
     public func start() throws(IOPoolError) {
         try task.withLock { task throws(IOPoolError) in
             guard task == nil else { return }

@@ -2,8 +2,8 @@ import CoreMetrics
 import IOPool
 import Synchronization
 
-/// Exports a ``WorkStealingPool``: per worker, ``WorkStealingPool/WorkerMetrics`` (dimensions
-/// `pool`, `worker`); per pool, the rest of ``WorkStealingPool/Metrics``. The names are in
+/// Exports a `WorkStealingPool`: per worker, `WorkStealingPool/WorkerMetrics` (dimensions
+/// `pool`, `worker`); per pool, the rest of `WorkStealingPool/Metrics`. The names are in
 /// ``PoolMetricNames``.
 final class WorkStealingPoolExport: PoolExport {
     private struct WorkerHandles {
