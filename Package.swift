@@ -12,12 +12,16 @@ let package = Package(
         .library(name: "IOPoolServiceLifecycle", targets: ["IOPoolServiceLifecycle"]),
         // The `iopool` CLI is a package of its own, CLI/: a dependent resolves every package named
         // here, so naming swift-argument-parser here would make every library user fetch it.
+        // Both pools' counters exported through swift-metrics: a product of its own, so that
+        // depending on IOPool alone does not bring in swift-metrics.
+        .library(name: "IOPoolMetrics", targets: ["IOPoolMetrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // The one C shim: a `_Thread_local` slot for "the IOThread running on this thread"
@@ -41,6 +45,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "IOPoolMetrics",
+            dependencies: [
+                "IOPool",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .testTarget(
             name: "IOPoolTests",
             dependencies: [
@@ -48,6 +59,15 @@ let package = Package(
                 "IOPoolServiceLifecycle",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "IOPoolMetricsTests",
+            dependencies: [
+                "IOPool",
+                "IOPoolMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
     ],

@@ -295,6 +295,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     /// another thread (see `runBlocking`).
     private func driveLoop() {
         ciopool_current_thread_set(selfPointer)
+        counters.parkedTime.end()  // the loop is born parked (a no-op after a `blocking { }` hand-off)
         let stopped = runLoop()
         ciopool_current_thread_set(nil)
         beforeStop?(index)
@@ -305,6 +306,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
             return
         }
         reactor.closeDescriptors()
+        counters.parkedTime.begin()  // stopped: idle from now on, for the busy time
         events.threadStopped(name: name, index: index)
         exited.set()
     }
@@ -398,7 +400,15 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     @inline(never)
     private func waitForWork(timeoutNanoseconds timeout: UInt64?) {
         counters.epollWaits.bump()
+        // A wait that may block is a park: timed for the busy-time metric (two clock reads per
+        // park, none per job; see `ParkedTime`).
+        let parks = timeout != 0
+        if parks {
+            counters.parks.bump()
+            counters.parkedTime.begin()
+        }
         let result = reactor.poll(timeoutNanoseconds: timeout)
+        if parks { counters.parkedTime.end() }
         counters.events.bump(UInt64(result.events))
     }
 
@@ -412,6 +422,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
 
             let now = timers.isEmpty ? 0 : monotonicNanoseconds()
             timers.fireDue(now: now)
+            counters.pendingTimers.set(timers.count)
 
             let mayBlock = local.isEmpty
             let block = remote.withLock { state -> Bool in

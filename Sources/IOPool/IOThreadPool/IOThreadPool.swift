@@ -37,7 +37,9 @@ public final class IOThreadPool: Sendable {
     let accounting: TaskAccounting
     private let roundRobin = Atomic<UInt>(0)
     private let stopOnce = AsyncOnce()
-    let name: String
+    /// The pool's name, `IOThreadPool(` + the thread name prefix + `*)`, as in its log metadata and
+    /// errors.
+    public let name: String
 
     /// Starts the threads; returns once every thread's loop is running.
     /// - Throws: ``IOPoolError/threadStartFailed(name:errno:)`` if the OS refuses a thread (the

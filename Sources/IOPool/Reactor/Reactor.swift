@@ -50,6 +50,10 @@ final class Reactor: @unchecked Sendable {
     /// synchronous attempt checks it instead of taking a lock).
     private let stopped = Atomic<Bool>(false)
     var hasStopped: Bool { stopped.load(ordering: .acquiring) }
+    /// Registrations in the table, for metrics. Changed with the table (on the loop, or under the
+    /// table lock), read from any thread; once per socket, never per event.
+    private let registered = Atomic<Int>(0)
+    var registeredCount: Int { registered.load(ordering: .relaxed) }
     /// Shared reactors only: the registrations of one poll's events, looked up under the lock and
     /// handled after it, retained meanwhile (as long as `events`, reused between polls). Raw
     /// storage of trivial values rather than an array of `(Registration, UInt32)`: the array cost
@@ -155,7 +159,11 @@ final class Reactor: @unchecked Sendable {
             if index >= table.count {
                 table.append(contentsOf: repeatElement(nil, count: max(index + 1, table.count * 2) - table.count))
             }
-            table[index]?.release()
+            if let stale = table[index] {
+                stale.release()
+            } else {
+                registered.wrappingAdd(1, ordering: .relaxed)
+            }
             table[index] = Unmanaged.passRetained(registration)
         }
     }
@@ -168,6 +176,7 @@ final class Reactor: @unchecked Sendable {
             return false
         }
         table[index] = nil
+        registered.wrappingSubtract(1, ordering: .relaxed)
         current.release()  // the caller still holds `registration`
         return true
     }
@@ -197,7 +206,10 @@ final class Reactor: @unchecked Sendable {
     func failAll(_ failure: Registration.Failure) {
         let registrations = withTable { () -> [Registration] in
             stopped.store(true, ordering: .releasing)
-            defer { table = [] }
+            defer {
+                table = []
+                registered.store(0, ordering: .relaxed)
+            }
             return table.compactMap { $0?.takeRetainedValue() }
         }
         for registration in registrations { registration.fail(failure) }

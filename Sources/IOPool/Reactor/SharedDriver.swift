@@ -22,6 +22,10 @@ final class SharedDriver: Sendable {
     }
     private let timers = Locked(TimerState())
     private let held = Atomic<Bool>(false)
+    /// Polls and I/O events, for metrics. Written by the holder only (`held` orders one holder's
+    /// writes before the next one's), so single-writer bumps.
+    let polls = IOThreadCounters.Counter()
+    let events = IOThreadCounters.Counter()
 
     init() throws(IOError) {
         reactor = try Reactor(shared: true)
@@ -50,6 +54,8 @@ final class SharedDriver: Sendable {
             return timeout
         }
         let result = reactor.poll(timeoutNanoseconds: timeout)
+        polls.bump()
+        events.bump(UInt64(result.events))
         let due = timers.withLock { state in
             state.pollDeadline = 0
             return state.timers.isEmpty ? [] : state.timers.takeDue(now: monotonicNanoseconds())

@@ -192,12 +192,14 @@ extension WorkStealingPool {
             notifyIfWorkPending()
         }
         worker.counters.parks.bump()
+        worker.counters.parkedTime.begin()
         while !isShuttingDown {
             worker.isPolling = true
             worker.parker.park(driver: driver)
             worker.isPolling = false
             if transitionFromParked(worker) { break }
         }
+        worker.counters.parkedTime.end()
         if shouldNotifyOthers(worker) { notifyParked() }
     }
 

@@ -87,7 +87,9 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     let reserve: ThreadReserve
     let accounting: TaskAccounting
     let capacity: BlockingCapacity
-    let name: String
+    /// The pool's name, `WorkStealingPool(` + the thread name prefix + `*)`, as in its log metadata
+    /// and errors.
+    public let name: String
     /// The pool's rare events (thread start and stop, forwarding after a stop): see `PoolEvents`.
     let events: PoolEvents
 
@@ -343,9 +345,11 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     func runThread(holding worker: Worker) {
         let thread = WorkerThread(pool: self, worker: worker)
         ciopool_current_worker_set(Unmanaged.passUnretained(thread).toOpaque())
+        worker.counters.parkedTime.end()  // a worker is born parked (a no-op after a hand-off)
         runWorker(worker, on: thread)
         ciopool_current_worker_set(nil)
         if !BlockingHandOff.resumePendingTask() {
+            worker.counters.parkedTime.begin()  // stopped: idle from now on, for the busy time
             workerReleased()  // the loop ended because the pool shuts down
         }
         // Otherwise `blocking { }` handed the worker to another thread and ran its call here; the

@@ -59,6 +59,8 @@ final class WorkerCounters: Sendable {
     let unparks = IOThreadCounters.Counter()  // written by notifiers: atomic add
     let lifoHits = IOThreadCounters.Counter()
     let injectPops = IOThreadCounters.Counter()
+    /// Time spent in `park`, for the busy time (two clock reads per park, none per job).
+    let parkedTime = ParkedTime()
 }
 
 /// The pool's view of an OS thread it started: which worker it holds now, if any.
