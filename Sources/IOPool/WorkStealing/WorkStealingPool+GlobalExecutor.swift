@@ -40,7 +40,7 @@ extension WorkStealingPool {
     /// groups and `async let`s, nonisolated async functions they call, default actors and every
     /// library's unstructured tasks run on the pool's workers, next to its reactor and timers. Their
     /// sockets then wait on the pool's shared driver (no hop to ``IOThreadPool/default``), their
-    /// ``blocking(_:)`` sections hand off the worker as on a spawned task, and ``spawn(_:)`` (the
+    /// ``blocking(_:)`` sections hand off the worker as on a spawned task, and `spawn` (the
     /// free function) spawns onto this pool. SwiftNIO offers the same for its event loops
     /// (`NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor`).
     ///
@@ -58,7 +58,7 @@ extension WorkStealingPool {
     ///   enqueued before the call stay on Swift's default executor (Dispatch) until they next
     ///   suspend; every job enqueued after it comes to the pool.
     /// - **The pool never stops.** ``shutdownGracefully()`` and ``shutdown()`` still wait for (or
-    ///   cancel) the tasks started with ``spawn(_:)``, which throws ``IOPoolError/shutDown(pool:)``
+    ///   cancel) the tasks started with `spawn`, which throws ``IOPoolError/shutDown(pool:)``
     ///   afterwards, but the workers, the reactor and the timers keep running: they are the global
     ///   executor, and every plain task of the process needs them. (So they are also allowed on the
     ///   pool's own workers, where every plain task now runs.) The threads end with the process.
@@ -73,7 +73,7 @@ extension WorkStealingPool {
     ///   executor preference (``IOThreadPool`` spawns) and Dispatch queues are unaffected too.
     /// - **`Task.sleep` keeps Swift's timers**: on Swift 6.3 the runtime arms it on Dispatch
     ///   directly (the hooks are not asked); the task resumes on the pool. The library's
-    ///   ``sleep(for:)`` and ``IOClock`` use the pool's timers.
+    ///   `sleep(for:)` and ``IOClock`` use the pool's timers.
     /// - It relies on the Swift runtime's `swift_task_enqueueGlobal_hook`, which Swift exports but
     ///   does not document as API (NIO relies on it too): a future runtime could ignore it, and
     ///   then tasks would simply stay on the default executor.
