@@ -63,6 +63,9 @@ public enum IOPoolError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidConfiguration(String)
     /// A pool's epoll reactor could not be created (e.g. `EMFILE`).
     case reactorFailed(IOError)
+    /// ``WorkStealingPool/unsafeInstallAsGlobalExecutor(configuration:)`` did not install the pool;
+    /// the reason says why (called twice, or another library's hook is in place).
+    case globalExecutorInstallFailed(String)
 
     public var description: String {
         switch self {
@@ -74,6 +77,8 @@ public enum IOPoolError: Error, Sendable, Hashable, CustomStringConvertible {
             return "invalid configuration: \(what)"
         case .reactorFailed(let error):
             return "could not create the pool's reactor: \(error)"
+        case .globalExecutorInstallFailed(let reason):
+            return "could not install a WorkStealingPool as Swift's global executor: \(reason)"
         }
     }
 }

@@ -385,3 +385,22 @@ enum DocCommentExamples {
         await pool.shutdownGracefully()
     }
 }
+
+/// README "Existing async code on the pool" and `WorkStealingPool.unsafeInstallAsGlobalExecutor`'s
+/// doc comment (never called here: installing is irreversible; GlobalExecutorTests run it in exit
+/// tests, each a process of its own).
+enum GlobalExecutorExamples {
+    static func readme() throws {
+        // First thing in `main` (main.swift's top level, or an `@main` type's `main()`):
+        let pool = try WorkStealingPool.unsafeInstallAsGlobalExecutor()  // throws if called twice
+        Task { /* on `pool`, with its reactor, timers and blocking { } */ }
+        _ = pool
+    }
+
+    static func docComment() throws {
+        // First thing in `main` (main.swift's top level, or an `@main` type's `main()`):
+        let pool = try WorkStealingPool.unsafeInstallAsGlobalExecutor()
+        Task { /* runs on `pool` */ }
+        _ = pool
+    }
+}

@@ -32,6 +32,9 @@ struct EchoServer: AsyncParsableCommand {
         /// Swift's default global executor, with the same net types: the baseline a Swift user has
         /// today. Sockets wait on the default IOThreadPool's loops, so every wait hops there and back.
         case global
+        /// A WorkStealingPool installed as Swift's global executor, serving as `global` does (plain
+        /// child tasks): the same code, now on the pool's workers and shared driver.
+        case stealingGlobal = "stealing-global"
     }
 
     @Option(help: "Address to bind (a numeric IPv4 or IPv6 address).")
@@ -72,6 +75,11 @@ struct EchoServer: AsyncParsableCommand {
             services.append(.init(service: pool))
             placement = .stealing(pool)
         case .global:
+            placement = .global
+        case .stealingGlobal:
+            // Not a service: the global executor's pool never shuts down (the process's end stops it).
+            _ = try WorkStealingPool.unsafeInstallAsGlobalExecutor(
+                configuration: .init(threadCount: threads, threadNamePrefix: "echo-wsg-", logger: logger))
             placement = .global
         }
         let listener = try TCPListener.bind(address)

@@ -82,4 +82,21 @@ int ciopool_epoll_wait_ns(int epfd, struct epoll_event *_Nonnull events, int max
 /// clamped to INT_MAX (~24.8 days; the loop waits again for the rest).
 int ciopool_timeout_milliseconds(long long timeout_ns);
 
+/// Swift's global executor, redirected (global_executor.c): `enqueue` receives every job the runtime
+/// would give its global executor, `enqueue_delayed` every job it would give it after a delay (in
+/// nanoseconds, from now), each with `context`.
+typedef void (*ciopool_global_enqueue_callback)(void *_Nullable context, void *_Nonnull job);
+typedef void (*ciopool_global_enqueue_delayed_callback)(void *_Nullable context, void *_Nonnull job,
+                                                        unsigned long long delay_ns);
+
+/// 1 if none of the runtime's three global-enqueue hooks is set (nobody has redirected Swift's
+/// global executor), else 0.
+int ciopool_global_executor_hooks_free(void);
+
+/// Sets the runtime's enqueue hook to the callbacks (and its two delayed-enqueue hooks, where they
+/// are still free), by compare-exchange. Returns 0, or 1 if another enqueue hook was set first.
+/// Once per process: there is no way back.
+int ciopool_global_executor_install(void *_Nullable context, ciopool_global_enqueue_callback _Nonnull enqueue,
+                                    ciopool_global_enqueue_delayed_callback _Nonnull enqueue_delayed);
+
 #endif

@@ -112,6 +112,11 @@ extension WorkStealingPool {
     private func runJob(_ job: UInt, _ worker: Worker) {
         worker.counters.jobsRun.bump()
         worker.runningJob = job
+        if job & WorkStealingPool.globalJobTag != 0 {
+            // A job the runtime gave its global executor (see WorkStealingPool+GlobalExecutor.swift).
+            runGlobalJob(job)
+            return
+        }
         unsafeBitCast(job, to: UnownedJob.self).runSynchronously(on: asUnownedTaskExecutor())
         // After a hand-off, `worker` belongs to another thread: nothing here may touch it.
     }

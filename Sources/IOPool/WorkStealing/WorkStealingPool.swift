@@ -244,6 +244,9 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     /// meanwhile), then stops the threads. tokio-threadpool's `shutdown_on_idle`.
     ///
     /// Idempotent. Must not be awaited from a task of this pool, which would wait for itself.
+    ///
+    /// On the pool that is Swift's global executor (``unsafeInstallAsGlobalExecutor(configuration:)``)
+    /// it waits for the spawned tasks only: the workers keep running (and it may be awaited on them).
     public func shutdownGracefully() async {
         preconditionNotOnPool("shutdownGracefully()")
         await accounting.drain()
@@ -254,6 +257,9 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     /// threads. A task inside `blocking { }` finishes its blocking call first (a synchronous call
     /// cannot be interrupted); one still waiting for blocking capacity throws `CancellationError`
     /// without running its call. Idempotent; escalates a graceful shutdown in progress.
+    ///
+    /// On the pool that is Swift's global executor (``unsafeInstallAsGlobalExecutor(configuration:)``)
+    /// it cancels and waits for the spawned tasks only: the workers keep running.
     public func shutdown() async {
         preconditionNotOnPool("shutdown()")
         await accounting.cancelAll()
@@ -262,11 +268,13 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
 
     private func preconditionNotOnPool(_ function: String) {
         usagePrecondition(
-            !isCurrent,
+            !isCurrent || isGlobalExecutor,
             "\(function) awaited on a worker of the pool it shuts down would wait for itself; call it from outside the pool (e.g. a plain Task)")
     }
 
     private func stop() async {
+        // The global executor's workers run every plain task of the process: they never stop.
+        guard !isGlobalExecutor else { return }
         await stopOnce.run { await runShutdownSequence() }
     }
 
@@ -304,7 +312,7 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
     /// arming its timer) must find itself on that loop after it.
     func forwardAfterStop(_ job: UInt) {
         events.workForwardedAfterStop(thread: PoolEvents.currentOSThreadName())
-        forwardingTarget.enqueue(.task(unsafeBitCast(job, to: UnownedJob.self)))
+        forwardingTarget.enqueue(.task(unsafeBitCast(job & ~WorkStealingPool.globalJobTag, to: UnownedJob.self)))
     }
 
     private var forwardingTarget: IOThread { IOThreadPool.default.threads[0] }

@@ -213,6 +213,7 @@ struct BenchCommand: AsyncParsableCommand {
             case .io: "IOThreadPool"
             case .stealing: "WorkStealingPool"
             case .global: "global executor"
+            case .stealingGlobal: "WSP as global"
             }
         }
 
@@ -262,12 +263,32 @@ struct BenchCommand: AsyncParsableCommand {
                     + "and prints the measured µs as the last line of its stdout.",
                 valueName: "name=command"))
         var peers: [String] = []
+        @Flag(
+            help: ArgumentHelp(
+                "Run as a --peer of another bench scheduler: install a WorkStealingPool of --threads workers as Swift's "
+                    + "global executor, run the --only benchmarks on the global runtime (a warm-up, then --iterations), "
+                    + "and print each median µs on a line of its own."))
+        var globalExecutorPeer = false
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
             try OptionRules.checkCount(threads, "--threads")
             try OptionRules.checkCount(iterations, "--iterations")
             _ = try peerList()
+        }
+
+        /// `--global-executor-peer`: the global runtime, with the pool installed as the global
+        /// executor (which no process can undo, hence a process of its own per round).
+        private func runAsGlobalExecutorPeer() async throws {
+            _ = try WorkStealingPool.unsafeInstallAsGlobalExecutor(configuration: .init(threadCount: threads, threadNamePrefix: "bench-wsg-"))
+            for benchmark in only.isEmpty ? SchedulerBenchmark.allCases : only {
+                var samples: [Double] = []
+                for round in 0...iterations {
+                    let nanoseconds = await benchmark.runOnce(on: .global, threads: threads)
+                    if round > 0 { samples.append(Double(nanoseconds) / 1000) }
+                }
+                printLine(format1(median(samples)))
+            }
         }
 
         /// The peers as (name, command template); names must not clash with the built-in runtimes.
@@ -309,6 +330,7 @@ struct BenchCommand: AsyncParsableCommand {
         ]
 
         func run() async throws {
+            if globalExecutorPeer { return try await runAsGlobalExecutorPeer() }
             try makeDirectory(output.output)
             let kinds = runtimeFilter.isEmpty ? BenchRuntime.Kind.allCases : BenchRuntime.Kind.allCases.filter(runtimeFilter.contains)
             let runtimes = try kinds.map { try BenchRuntime.make($0, threads: threads) }
