@@ -1,6 +1,5 @@
 import CoreMetrics
-import IOPool
-import Synchronization
+@_spi(IOPoolSupport) import IOPool
 
 /// Exports an `IOThreadPool`: per thread, `IOThread/Metrics` (dimensions `pool`, `thread`); per
 /// pool, `IOThreadPool/PoolMetrics`. The names are in ``PoolMetricNames``.
@@ -16,7 +15,7 @@ final class IOThreadPoolExport: PoolExport {
     }
 
     private let pool: IOThreadPool
-    private let handles: Mutex<Handles>
+    private let handles: Locked<Handles>
     private let schedulingDelays: [CoreMetrics.Timer]
 
     init(pool: IOThreadPool, poolName: String, factory: any MetricsFactory) {
@@ -39,7 +38,7 @@ final class IOThreadPoolExport: PoolExport {
                 schedulingDelay: CoreMetrics.Timer(label: PoolMetricNames.threadSchedulingDelay, dimensions: dimensions, factory: factory))
         }
         schedulingDelays = threads.map(\.schedulingDelay)
-        handles = Mutex(
+        handles = Locked(
             Handles(
                 threads: threads,
                 liveTasks: Gauge(label: PoolMetricNames.liveTasks, dimensions: poolDimension, factory: factory),

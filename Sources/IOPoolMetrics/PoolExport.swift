@@ -1,6 +1,5 @@
 import CoreMetrics
 import IOPool
-import Synchronization
 
 /// What ``PoolMetricsReporter`` needs from one kind of pool: read its snapshot and push it into
 /// the metric handles, sample its scheduling delay, and tell where its timer task runs and when

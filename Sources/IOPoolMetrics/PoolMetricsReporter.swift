@@ -1,5 +1,5 @@
 import CoreMetrics
-import IOPool
+@_spi(IOPoolSupport) import IOPool
 import Synchronization
 
 /// Exports an `IOThreadPool`'s or a `WorkStealingPool`'s metrics through swift-metrics,
@@ -74,7 +74,7 @@ public final class PoolMetricsReporter: Sendable {
     private let configuration: Configuration
     /// The pool's name as exported (the `pool` dimension).
     public let poolName: String
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let task = Locked<Task<Void, Never>?>(nil)
     private let running = Atomic<Bool>(false)
 
     /// A reporter for an `IOThreadPool`: creates the metric handles; reports nothing until
@@ -110,15 +110,17 @@ public final class PoolMetricsReporter: Sendable {
     /// Does nothing if already started (or started and since ended: a reporter starts once).
     /// - Throws: `IOPoolError/shutDown(pool:)` if the pool has already begun to stop.
     public func start() throws(IOPoolError) {
-        try task.withLock { task throws(IOPoolError) in
-            guard task == nil else { return }
-            guard !export.isPoolStopped else { throw .shutDown(pool: poolName) }
+        let refusal: IOPoolError? = task.withLock { task in
+            guard task == nil else { return nil }
+            guard !export.isPoolStopped else { return .shutDown(pool: poolName) }
             running.store(true, ordering: .relaxed)
             task = Task(executorPreference: export.host) { [self] in
                 await Self.reportPeriodically(export, configuration)
                 running.store(false, ordering: .releasing)
             }
+            return nil
         }
+        if let refusal { throw refusal }
     }
 
     /// Whether the reporting task runs: true from ``start()`` until it ends (the pool stopped, or

@@ -1,6 +1,5 @@
 import CoreMetrics
-import IOPool
-import Synchronization
+@_spi(IOPoolSupport) import IOPool
 
 /// Exports a `WorkStealingPool`: per worker, `WorkStealingPool/WorkerMetrics` (dimensions
 /// `pool`, `worker`); per pool, the rest of `WorkStealingPool/Metrics`. The names are in
@@ -18,7 +17,7 @@ final class WorkStealingPoolExport: PoolExport {
     }
 
     private let pool: WorkStealingPool
-    private let handles: Mutex<Handles>
+    private let handles: Locked<Handles>
     private let schedulingDelay: CoreMetrics.Timer
 
     init(pool: WorkStealingPool, poolName: String, factory: any MetricsFactory) {
@@ -40,7 +39,7 @@ final class WorkStealingPoolExport: PoolExport {
                 localQueueDepth: Gauge(label: PoolMetricNames.workerLocalQueueDepth, dimensions: dimensions, factory: factory))
         }
         schedulingDelay = CoreMetrics.Timer(label: PoolMetricNames.schedulingDelay, dimensions: poolDimension, factory: factory)
-        handles = Mutex(
+        handles = Locked(
             Handles(
                 workers: workers,
                 driverPolls: DeltaCounter(PoolMetricNames.driverPolls, poolDimension, factory),

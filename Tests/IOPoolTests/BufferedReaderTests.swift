@@ -1,5 +1,4 @@
-@testable import IOPool
-import Synchronization
+@_spi(IOPoolSupport) @testable import IOPool
 import Testing
 
 /// `BufferedReader` and `BufferedWriter` over TCP streams, on both pools and off-pool: lines (LF,
@@ -266,11 +265,11 @@ extension Result {
 
 /// A reader of in-memory bytes, one byte per read, recording where each read ran.
 final class RecordingReader: AsyncByteReader {
-    private let state: Mutex<(bytes: [UInt8], threads: Set<String>)>
+    private let state: Locked<(bytes: [UInt8], threads: Set<String>)>
     let pinned: IOThread
 
     init(_ bytes: [UInt8], pinned: IOThread) {
-        state = Mutex((bytes, []))
+        state = Locked((bytes, []))
         self.pinned = pinned
     }
 

@@ -1,5 +1,5 @@
 import Glibc
-@testable import IOPool
+@_spi(IOPoolSupport) @testable import IOPool
 import Synchronization
 import SystemPackage
 import Testing

@@ -1,5 +1,5 @@
 import Glibc
-@testable import IOPool
+@_spi(IOPoolSupport) @testable import IOPool
 import Synchronization
 
 /// Runs `body(0)`, …, `body(count - 1)` on `count` OS threads that start together (a `Barrier`),

@@ -1,5 +1,5 @@
 import Glibc
-@testable import IOPool
+@_spi(IOPoolSupport) @testable import IOPool
 import Testing
 
 /// `Parker` in isolation, on a `SharedDriver` of its own, both ways a worker sleeps: on the driver

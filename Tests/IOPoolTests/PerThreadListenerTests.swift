@@ -1,4 +1,4 @@
-@testable import IOPool
+@_spi(IOPoolSupport) @testable import IOPool
 import Testing
 
 @Suite(.timeLimit(.minutes(1)))

@@ -1,8 +1,7 @@
 import Dispatch
 import Glibc
-@testable import IOPool
+@_spi(IOPoolSupport) @testable import IOPool
 import Logging
-import Synchronization
 import Testing
 
 /// The pools' rare events reach the `logger` of their configuration once each, with their
@@ -140,7 +139,7 @@ final class LogRecords: Sendable {
         let metadata: [String: String]
         var description: String { "\(level) \(message) \(metadata)" }
     }
-    private let records = Mutex<[Record]>([])
+    private let records = Locked<[Record]>([])
 
     var all: [Record] { records.withLock { $0 } }
     func matching(_ prefix: String) -> [Record] { all.filter { $0.message.hasPrefix(prefix) } }

@@ -1,8 +1,7 @@
-import IOPool
+@_spi(IOPoolSupport) import IOPool
 import IOPoolServiceLifecycle
 import Logging
 import ServiceLifecycle
-import Synchronization
 import Testing
 
 /// Both pools as swift-service-lifecycle services in a ServiceGroup of [pool, server]: the order the
@@ -157,7 +156,7 @@ private struct Journaled: Service {
 }
 
 final class Journal: Sendable {
-    private let lines = Mutex<[String]>([])
+    private let lines = Locked<[String]>([])
     var entries: [String] { lines.withLock { $0 } }
     func add(_ line: String) { lines.withLock { $0.append(line) } }
 

@@ -1,5 +1,4 @@
-import Synchronization
-@testable import IOPool
+@_spi(IOPoolSupport) @testable import IOPool
 import Testing
 
 /// `IOThreadPool.withSpreadingDiscardingTaskGroup` and its throwing form: children go round-robin
@@ -8,7 +7,7 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct SpreadingTaskGroupTests {
     final class Threads: Sendable {
-        private let seen = Mutex<[ObjectIdentifier]>([])
+        private let seen = Locked<[ObjectIdentifier]>([])
         func record() { if let current = IOThread.current { seen.withLock { $0.append(ObjectIdentifier(current)) } } else { seen.withLock { $0.append(ObjectIdentifier(Threads.self)) } } }
         var all: [ObjectIdentifier] { seen.withLock { $0 } }
     }

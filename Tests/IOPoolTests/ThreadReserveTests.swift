@@ -1,6 +1,6 @@
 import Dispatch
 import Glibc
-@testable import IOPool
+@_spi(IOPoolSupport) @testable import IOPool
 import SystemPackage
 import Testing
 

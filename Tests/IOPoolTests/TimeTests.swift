@@ -1,6 +1,6 @@
 import CIOPoolShims
 import Glibc
-@_spi(Benchmarks) @testable import IOPool  // SplitMix64 is SPI: @testable does not reach it
+@_spi(Benchmarks) @_spi(IOPoolSupport) @testable import IOPool  // SPI: @testable does not reach it
 import Testing
 
 /// Timers, sleep, timeouts, intervals and the Clock. No assertion depends on how late a timer

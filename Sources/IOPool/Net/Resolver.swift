@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 
 // Name resolution: `getaddrinfo(3)`, which blocks (it reads /etc/hosts, asks DNS servers and waits
 // for their answers), so it runs inside this library's `blocking { }`: on the caller's pool's
@@ -166,7 +165,7 @@ private final class LookupRendezvous: Sendable {
         case ended
     }
 
-    private let state = Mutex<State>(.idle)
+    private let state = Locked<State>(.idle)
 
     /// Stores the caller's continuation; false (and the continuation resumed with
     /// `CancellationError`) if the caller was cancelled first, so no lookup should start.

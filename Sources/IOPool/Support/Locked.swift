@@ -13,11 +13,14 @@ import Glibc
 /// takes its remote-queue lock every tick, `spawn` a shard lock twice per task.)
 ///
 /// `@unchecked Sendable`: `value` is only touched inside `withLock`, under `mutex`.
-final class Locked<Value>: @unchecked Sendable {
+///
+/// SPI-public (`@_spi(IOPoolSupport)`) for this package's other modules (IOPoolMetrics), which are
+/// tested under TSan too; not API.
+@_spi(IOPoolSupport) public final class Locked<Value>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let value: UnsafeMutablePointer<Value>
 
-    init(_ value: Value) {
+    public init(_ value: Value) {
         self.value = .allocate(capacity: 1)
         self.value.initialize(to: value)
         mutex = .allocate(capacity: 1)
@@ -34,7 +37,7 @@ final class Locked<Value>: @unchecked Sendable {
     }
 
     @inline(__always)
-    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+    public func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value.pointee)

@@ -171,5 +171,5 @@ extension WorkStealingPool {
 private enum GlobalExecutorInstallation {
     /// Set by the first call; reset only if that call failed before touching the runtime.
     static let attempted = Atomic<Bool>(false)
-    static let pool = Mutex<WorkStealingPool?>(nil)
+    static let pool = Locked<WorkStealingPool?>(nil)
 }
