@@ -63,12 +63,19 @@ struct BenchTests {
             #expect(sample.clientCPUSeconds > 0 && sample.clientCorePercent > 0, "the client's CPU clock did not move: \(sample)")
         }
         #expect(summaries.count == 4)
-        // A Python server costs far more per message than the C client: never client-bound.
-        #expect(summaries.allSatisfy { !$0.clientBound }, "\(summaries)")
-        #expect(summaries.filter { $0.server == "python-a" }.allSatisfy { $0.throughputRatio == .value(1) && $0.cpuPerMessageRatio == .value(1) })
-        let second = try #require(summaries.first { $0.server == "python b" && $0.connections == 4 })
-        let first = try #require(summaries.first { $0.server == "python-a" && $0.connections == 4 })
-        #expect(second.throughputRatio == .value(second.messagesPerSecond / first.messagesPerSecond))
+        // Whether a row is client-bound depends on the machine (a Python server on a fast core can
+        // keep the C client over 90% busy at 4 connections), so this checks that each row's ratios
+        // follow its classification; `aClientBoundRowClaimsNoRatio` checks the
+        // classification itself on fixed samples.
+        for summary in summaries {
+            #expect(summary.clientBound == (summary.clientCorePercent > EchoBenchmark.clientBoundPercent), "\(summary)")
+            let reference = try #require(summaries.first { $0.server == "python-a" && $0.connections == summary.connections })
+            let expected: EchoBenchmark.Ratio =
+                summary.clientBound ? .clientBound
+                : reference.clientBound ? .referenceClientBound
+                : .value(summary.messagesPerSecond / reference.messagesPerSecond)
+            #expect(summary.throughputRatio == expected, "\(summary)")
+        }
         #expect(progress.contains { $0.hasPrefix("[8/8]") })
         // Each server's output went to its own log, named after it.
         let log = try String(contentsOfFile: directory + "/echo-server-python_b.log", encoding: .utf8)
