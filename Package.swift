@@ -15,6 +15,8 @@ let package = Package(
         // Both pools' counters exported through swift-metrics: a product of its own, so that
         // depending on IOPool alone does not bring in swift-metrics.
         .library(name: "IOPoolMetrics", targets: ["IOPoolMetrics"]),
+        // HTTP/1.1 server on the pools, on swift-http-types (no SwiftNIO type in it).
+        .library(name: "IOPoolHTTP", targets: ["IOPoolHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
@@ -22,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // The one C shim: a `_Thread_local` slot for "the IOThread running on this thread"
@@ -50,6 +53,22 @@ let package = Package(
             dependencies: [
                 "IOPool",
                 .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "IOPoolHTTP",
+            dependencies: [
+                "IOPool",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "IOPoolHTTPTests",
+            dependencies: [
+                "IOPool",
+                "IOPoolHTTP",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         .testTarget(
