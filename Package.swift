@@ -60,13 +60,11 @@ let package = Package(
             dependencies: [
                 "IOPool",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "IOPoolHTTPTests",
             dependencies: [
-                "IOPool",
                 "IOPoolHTTP",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
