@@ -93,7 +93,11 @@ public struct HTTPChunkedBodyDecoder: Sendable {
         var i = start
         var size = 0
         while i < bytes.count, let digit = HTTPByteClass.hexValue(bytes[i]) {
-            if i - start >= Self.maxSizeDigits || size > (Int.max - digit) / 16 {
+            if i - start >= Self.maxSizeDigits {
+                throw HTTPRequestError(
+                    status: .badRequest, reason: "chunk size of more than \(Self.maxSizeDigits) hex digits")
+            }
+            if size > (Int.max - digit) / 16 {
                 throw HTTPRequestError(status: .badRequest, reason: "chunk size overflows")
             }
             size = size * 16 + digit
@@ -119,15 +123,16 @@ public struct HTTPChunkedBodyDecoder: Sendable {
                     status: .badRequest,
                     reason: "chunk extension over the limit of \(limits.maxChunkExtensionLength) bytes")
             }
+            if byte == HTTPByteClass.lf {
+                throw HTTPRequestError(status: .badRequest, reason: "bare LF after a chunk size")
+            }
             if i == extensionStart && byte != HTTPByteClass.semicolon && !HTTPByteClass.isWhitespace(byte) {
                 throw HTTPRequestError(
                     status: .badRequest, reason: "invalid byte \(HTTPByteClass.describe(byte)) after the chunk size")
             }
             if !HTTPByteClass.isFieldValue(byte) {
                 throw HTTPRequestError(
-                    status: .badRequest,
-                    reason: byte == HTTPByteClass.lf
-                        ? "bare LF after a chunk size" : "invalid byte \(HTTPByteClass.describe(byte)) in a chunk extension")
+                    status: .badRequest, reason: "invalid byte \(HTTPByteClass.describe(byte)) in a chunk extension")
             }
             i += 1
         }

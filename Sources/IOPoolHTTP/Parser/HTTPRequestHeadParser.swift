@@ -66,9 +66,8 @@ public struct HTTPRequestHeadParser: Sendable {
                     // at least one); they count against maxHeaderBytes.
                     requestLineStart = lf + 1
                 } else {
-                    let length = lf - 1 - requestLineStart
-                    if length > limits.maxRequestLineLength {
-                        throw Self.requestLineTooLong(length, limits)
+                    if lf - 1 - requestLineStart > limits.maxRequestLineLength {
+                        throw Self.requestLineTooLong(limits)
                     }
                     requestLineEnd = lf - 1
                 }
@@ -86,16 +85,17 @@ public struct HTTPRequestHeadParser: Sendable {
             lineStart = lf + 1
         }
         if requestLineEnd == nil && count - requestLineStart > limits.maxRequestLineLength + 1 {
-            throw Self.requestLineTooLong(count - requestLineStart, limits)
+            throw Self.requestLineTooLong(limits)
         }
         if count > limits.maxHeaderBytes { throw Self.headTooLarge(limits) }
         return nil
     }
 
-    private static func requestLineTooLong(_ length: Int, _ limits: HTTPRequestLimits) -> HTTPRequestError {
+    /// The same reason however much of the line has arrived, so that every way of feeding a request
+    /// gives the same error.
+    private static func requestLineTooLong(_ limits: HTTPRequestLimits) -> HTTPRequestError {
         HTTPRequestError(
-            status: .uriTooLong,
-            reason: "request line of \(length) bytes or more, over the limit of \(limits.maxRequestLineLength)")
+            status: .uriTooLong, reason: "request line over the limit of \(limits.maxRequestLineLength) bytes")
     }
 
     private static func headTooLarge(_ limits: HTTPRequestLimits) -> HTTPRequestError {
