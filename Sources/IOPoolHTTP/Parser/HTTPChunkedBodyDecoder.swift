@@ -136,6 +136,7 @@ public struct HTTPChunkedBodyDecoder: Sendable {
             }
             i += 1
         }
+        if i == bytes.count { return nil }
         if i > extensionStart {
             // BWS is allowed only before a ";" (RFC 9112 §7.1.1): whitespace alone is no extension.
             let trimmed = bytes.trimmingWhitespace(extensionStart..<i)
