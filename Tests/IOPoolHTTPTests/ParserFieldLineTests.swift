@@ -21,6 +21,26 @@ struct ParserFieldLineTests {
         #expect(field.withUnsafeBytesOfValue { Array($0) } == T.bytes("caf") + [0xC3, 0xA9, 0xFF])
     }
 
+    /// Values are checked eight bytes at a time: a bad byte or obs-text at any offset of a long
+    /// value must still be seen.
+    @Test func aLongValueIsCheckedAtEveryOffset() throws {
+        for offset in 0..<24 {
+            for byte: UInt8 in [0x00, 0x1F, 0x7F] {
+                var bytes = T.bytes("GET / HTTP/1.1\r\nHost: h\r\nX-A: ")
+                var value = [UInt8](repeating: 0x61, count: 24)
+                value[offset] = byte
+                bytes += value + T.bytes("\r\n\r\n")
+                #expect(T.error(bytes)?.reason == "invalid byte \(byte == 0 ? "0x00" : byte == 0x1F ? "0x1F" : "0x7F") in the value of the field 'X-A'", "offset \(offset)")
+            }
+            var bytes = T.bytes("GET / HTTP/1.1\r\nHost: h\r\nX-A: ")
+            var value = [UInt8](repeating: 0x61, count: 24)
+            value[offset] = 0xE9
+            bytes += value + T.bytes("\r\n\r\n")
+            let field = try #require(try T.parse(bytes)?.head.request.headerFields.first)
+            #expect(field.withUnsafeBytesOfValue { Array($0) } == value, "offset \(offset)")
+        }
+    }
+
     @Test func whitespaceBeforeTheColonIs400() {
         #expect(T.error(head("Content-Length : 5\r\n"))
             == HTTPRequestError(status: .badRequest, reason: "whitespace between the field name 'Content-Length' and its colon"))

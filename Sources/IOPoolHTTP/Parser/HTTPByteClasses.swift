@@ -1,14 +1,15 @@
-/// The byte classes of RFC 9110 §5.6 that the parser checks, as branch-free-ish switches the
-/// optimiser turns into range tests: no table to load, nothing generic, one byte at a time inside
-/// `withUnsafeBytes` loops.
+/// The byte classes of RFC 9110 §5.6 that the parser checks, as switches the optimiser turns into
+/// range tests: no table to load, nothing generic, one byte at a time inside `withUnsafeBytes`
+/// loops. The constants are computed properties, not `static let`s, whose lazy-global accessor
+/// would be called on every use.
 enum HTTPByteClass {
-    static let cr: UInt8 = 0x0D
-    static let lf: UInt8 = 0x0A
-    static let sp: UInt8 = 0x20
-    static let htab: UInt8 = 0x09
-    static let colon: UInt8 = 0x3A
-    static let comma: UInt8 = 0x2C
-    static let semicolon: UInt8 = 0x3B
+    @inline(__always) static var cr: UInt8 { 0x0D }
+    @inline(__always) static var lf: UInt8 { 0x0A }
+    @inline(__always) static var sp: UInt8 { 0x20 }
+    @inline(__always) static var htab: UInt8 { 0x09 }
+    @inline(__always) static var colon: UInt8 { 0x3A }
+    @inline(__always) static var comma: UInt8 { 0x2C }
+    @inline(__always) static var semicolon: UInt8 { 0x3B }
 
     /// tchar: `!#$%&'*+-.^_`|~`, digits and letters.
     @inline(__always)

@@ -184,8 +184,8 @@ public struct HTTPChunkedBodyDecoder: Sendable {
             throw HTTPRequestError(
                 status: .requestHeaderFieldsTooLarge, reason: "more than \(limits.maxHeaderCount) trailer fields")
         }
-        let (name, value) = try HTTPFieldLineParser.split(bytes, line: start..<(lf - 1), section: "trailer")
-        trailers.append(HTTPFieldLineParser.field(bytes, name: name, value: value))
+        let (name, value, valueIsASCII) = try HTTPFieldLineParser.split(bytes, line: start..<(lf - 1), section: "trailer")
+        trailers.append(HTTPFieldLineParser.field(bytes, name: name, value: value, valueIsASCII: valueIsASCII))
         return (lineLength, false)
     }
 }

@@ -10,7 +10,7 @@ enum HTTPFieldLineParser {
     @inline(__always)
     static func split(
         _ bytes: UnsafeRawBufferPointer, line: Range<Int>, section: StaticString
-    ) throws(HTTPRequestError) -> (name: Range<Int>, value: Range<Int>) {
+    ) throws(HTTPRequestError) -> (name: Range<Int>, value: Range<Int>, valueIsASCII: Bool) {
         var i = line.lowerBound
         let end = line.upperBound
         if i < end && HTTPByteClass.isWhitespace(bytes[i]) {
@@ -46,8 +46,25 @@ enum HTTPFieldLineParser {
         let name = line.lowerBound..<i
         let value = bytes.trimmingWhitespace((i + 1)..<end)
         var j = value.lowerBound
+        var highBits: UInt8 = 0
+        // Eight bytes at a time while none is a control or DEL (the byte loop below then says which
+        // one is, or passes HTAB).
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var wordHighBits: UInt64 = 0
+        while j + 8 <= value.upperBound {
+            let word = bytes.loadUnaligned(fromByteOffset: j, as: UInt64.self)
+            let belowSpace = (word &- ones &* 0x20) & ~word & highs
+            let del = word ^ (ones &* 0x7F)
+            let isDel = (del &- ones) & ~del & highs
+            if belowSpace | isDel != 0 { break }
+            wordHighBits |= word
+            j += 8
+        }
+        if wordHighBits & highs != 0 { highBits = 0x80 }
         while j < value.upperBound {
             let byte = bytes[j]
+            highBits |= byte
             if !HTTPByteClass.isFieldValue(byte) {
                 if byte == HTTPByteClass.cr {
                     throw HTTPRequestError(
@@ -59,15 +76,23 @@ enum HTTPFieldLineParser {
             }
             j += 1
         }
-        return (name, value)
+        return (name, value, highBits < 0x80)
     }
 
-    /// The field for a checked name and value: the common names come from swift-http-types'
+    /// The field for a checked name and value (`valueIsASCII`: no obs-text in it): the common names come from swift-http-types'
     /// statics when they arrive in their usual spelling (no validation, no lowercasing), others
     /// through the checking initialiser (the name is a token already, so it cannot fail).
     @inline(__always)
-    static func field(_ bytes: UnsafeRawBufferPointer, name: Range<Int>, value: Range<Int>) -> HTTPField {
+    static func field(
+        _ bytes: UnsafeRawBufferPointer, name: Range<Int>, value: Range<Int>, valueIsASCII: Bool
+    ) -> HTTPField {
         let fieldName = knownName(bytes, name) ?? HTTPField.Name(bytes.string(name))!
+        if valueIsASCII {
+            // The String path of swift-http-types is specialised for String; the bytes path goes
+            // through generic metadata look-ups. ASCII decodes to the same bytes.
+            return HTTPField(name: fieldName, value: bytes.string(value))
+        }
+        // obs-text is not UTF-8: keep the bytes as they are.
         let valueBytes = UnsafeBufferPointer<UInt8>(
             start: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + value.lowerBound, count: value.count)
         return HTTPField(name: fieldName, value: valueBytes)

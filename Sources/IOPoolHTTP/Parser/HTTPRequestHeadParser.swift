@@ -122,7 +122,7 @@ public struct HTTPRequestHeadParser: Sendable {
             let lf = base(bytes).distance(
                 to: UnsafeRawPointer(memchr(bytes.baseAddress! + lineStart, Int32(HTTPByteClass.lf), fieldsEnd + 1 - lineStart)!))
             let lineEnd = lf - 1
-            let (name, value) = try HTTPFieldLineParser.split(bytes, line: lineStart..<lineEnd, section: "header")
+            let (name, value, valueIsASCII) = try HTTPFieldLineParser.split(bytes, line: lineStart..<lineEnd, section: "header")
             if bytes.equalsLowercased(name, "host") {
                 hostCount += 1
                 if hostCount > 1 {
@@ -131,7 +131,7 @@ public struct HTTPRequestHeadParser: Sendable {
                 host = bytes.string(value)
             } else {
                 try framing.inspect(bytes, name: name, value: value, limits: limits)
-                fields.append(HTTPFieldLineParser.field(bytes, name: name, value: value))
+                fields.append(HTTPFieldLineParser.field(bytes, name: name, value: value, valueIsASCII: valueIsASCII))
             }
             lineStart = lf + 1
         }
