@@ -3,7 +3,17 @@ import HTTPTypes
 
 /// The strict HTTP/1.1 request-head parser (RFC 9112 §2-§7, RFC 9110): request smuggling is the
 /// threat, so everything two implementations could read differently is refused, with the status
-/// and the exact reason (see ``HTTPRequestError``). See Parser/STRICTNESS.md for each choice.
+/// and the exact reason (see ``HTTPRequestError``). The choices where RFC 9112 leaves room:
+/// - bare LF as a line end: refused (400), as soon as it is seen;
+/// - obs-fold: refused (400); whitespace before a field's colon: 400;
+/// - empty lines before the request line: ignored (they count against maxHeaderBytes);
+/// - identical Content-Length values (`5, 5` or two fields): accepted as one; differing: 400;
+/// - both Content-Length and Transfer-Encoding: 400 (not "Transfer-Encoding wins");
+/// - `Host` goes to `request.authority` and not into `headerFields` (as swift-nio-extras'
+///   NIOHTTPTypesHTTP1 does); with the absolute form the target's authority wins (RFC 9112 §3.2.2);
+/// - Cookie fields are kept as received, not split.
+/// Where these make us stricter than h11, Differential/HTTPRequestParser/DOCUMENTED-DIFFERENCES.md
+/// says why.
 ///
 /// Incremental: ``parse(_:)`` is called with the bytes received so far from the start of the head;
 /// it remembers how far it looked for the blank line, so each call costs only the new bytes until
