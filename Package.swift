@@ -60,13 +60,17 @@ let package = Package(
             dependencies: [
                 "IOPool",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                // Rare events only (a connection's handler failed, accept back-off).
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "IOPoolHTTPTests",
             dependencies: [
+                "IOPool",
                 "IOPoolHTTP",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .testTarget(

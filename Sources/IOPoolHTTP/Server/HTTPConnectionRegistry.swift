@@ -43,7 +43,7 @@ final class HTTPConnectionControl: Sendable {
         // sets the draining flag and then looks at the deadline, while the connection stores the
         // deadline and then looks at the flag (`HTTPConnection.waitForRequest`); so at least one
         // of the two sees the other, and no idle connection sleeps through the shutdown.
-        self.deadline.store(deadline.nanoseconds, ordering: phase == .idle ? .sequentiallyConsistent : .relaxed)
+        if phase == .idle { self.deadline.store(deadline.nanoseconds, ordering: .sequentiallyConsistent) } else { self.deadline.store(deadline.nanoseconds, ordering: .relaxed) }
     }
 
     /// Ends the wait; true if the sweeper expired it first (its stream was then shut down or

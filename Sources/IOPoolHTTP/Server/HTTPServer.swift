@@ -56,7 +56,7 @@ public final class HTTPServer: Sendable {
 
     public convenience init(
         configuration: Configuration = Configuration(),
-        handler: @escaping @Sendable (HTTPRequest, HTTPRequestBody, HTTPResponseWriter) async throws -> Void
+        handler: nonisolated(nonsending) @escaping @Sendable (HTTPRequest, HTTPRequestBody, HTTPResponseWriter) async throws -> Void
     ) {
         self.init(configuration: configuration, responder: HTTPHandler(handler))
     }

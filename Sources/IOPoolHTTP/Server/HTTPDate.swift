@@ -20,7 +20,7 @@ enum HTTPDate {
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
         let rc = pthread_key_create(&key) { pointer in
-            Unmanaged<Cache>.fromOpaque(pointer).release()
+            if let pointer { Unmanaged<Cache>.fromOpaque(pointer).release() }
         }
         precondition(rc == 0, "pthread_key_create failed: \(rc)")
         return key

@@ -65,7 +65,7 @@ public final class HTTPRequestBody: AsyncSequence {
                 return nil
             case .length(let remaining):
                 if connection.bufferedByteCount > 0 {
-                    let count = min(remaining, connection.bufferedByteCount)
+                    let count = Swift.min(remaining, connection.bufferedByteCount)
                     let bytes = Array(UnsafeRawBufferPointer(rebasing: connection.buffered.prefix(count)))
                     connection.consume(count)
                     framing = remaining == count ? .complete : .length(remaining: remaining - count)

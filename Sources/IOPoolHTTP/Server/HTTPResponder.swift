@@ -8,7 +8,7 @@ import HTTPTypes
 /// writing the head gets a `500 Internal Server Error` and the connection carries on; one that
 /// throws after the head was sent has its connection closed, since the response cannot be mended.
 public protocol HTTPResponder: Sendable {
-    func respond(to request: HTTPRequest, body: HTTPRequestBody, writer: HTTPResponseWriter) async throws
+    nonisolated(nonsending) func respond(to request: HTTPRequest, body: HTTPRequestBody, writer: HTTPResponseWriter) async throws
 }
 
 /// A closure as an ``HTTPResponder``.
@@ -19,13 +19,13 @@ public protocol HTTPResponder: Sendable {
 /// }
 /// ```
 public struct HTTPHandler: HTTPResponder {
-    private let handler: @Sendable (HTTPRequest, HTTPRequestBody, HTTPResponseWriter) async throws -> Void
+    private let handler: nonisolated(nonsending) @Sendable (HTTPRequest, HTTPRequestBody, HTTPResponseWriter) async throws -> Void
 
-    public init(_ handler: @escaping @Sendable (HTTPRequest, HTTPRequestBody, HTTPResponseWriter) async throws -> Void) {
+    public init(_ handler: nonisolated(nonsending) @escaping @Sendable (HTTPRequest, HTTPRequestBody, HTTPResponseWriter) async throws -> Void) {
         self.handler = handler
     }
 
-    public func respond(to request: HTTPRequest, body: HTTPRequestBody, writer: HTTPResponseWriter) async throws {
+    public nonisolated(nonsending) func respond(to request: HTTPRequest, body: HTTPRequestBody, writer: HTTPResponseWriter) async throws {
         try await handler(request, body, writer)
     }
 }

@@ -172,7 +172,7 @@ final class HTTPConnection {
         guard !output.isEmpty else { return }
         control.arm(.write, until: IOClock.now.advanced(by: configuration.writeTimeout))
         do {
-            try await output.withUnsafeBytes { bytes in try await stream.write(bytes) }
+            try await stream.write(output)  // borrows the array's storage: no copy
         } catch {
             mustClose = true
             if control.disarm() { throw HTTPServerError.writeTimedOut(configuration.writeTimeout) }
