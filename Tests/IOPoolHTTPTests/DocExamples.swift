@@ -56,6 +56,42 @@ struct HTTPDocExampleTests {
     }
 }
 
+/// README, "An HTTP/1.1 server".
+/// GET /hello: text; POST /upload: the size of a streamed body; anything else: 404.
+struct App: HTTPResponder {
+    nonisolated(nonsending) func respond(to request: HTTPRequest, body: HTTPRequestBody, writer: HTTPResponseWriter) async throws {
+        switch (request.method, request.path) {
+        case (.get, "/hello"):
+            try await writer.respond(
+                HTTPResponse(status: .ok, headerFields: [.contentType: "text/plain"]),
+                body: Array("Hello, World!".utf8))
+        case (.post, "/upload"):
+            var count = 0
+            for try await part in body { count += part.count }  // one read at a time
+            try await writer.respond(HTTPResponse(status: .ok), body: Array("\(count) bytes\n".utf8))
+        default:
+            try await writer.respond(HTTPResponse(status: .notFound))
+        }
+    }
+}
+
+@Suite(.timeLimit(.minutes(1)))
+struct ReadmeHTTPExampleTests {
+    @Test(arguments: ServerPool.allCases)
+    func theReadmeAppAnswersItsRoutes(pool: ServerPool) async throws {
+        let running = try await RunningServer.start(HTTPServer(responder: App()), on: pool)
+        let client = try await running.connect()
+        try await client.send("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try await client.response().text == "Hello, World!")
+        try await client.send("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n2\r\nfg\r\n0\r\n\r\n")
+        #expect(try await client.response().text == "7 bytes\n")
+        try await client.send("GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try await client.response().status == 404)
+        client.close()
+        try await running.stop()
+    }
+}
+
 /// Compiled, never called: they listen on a fixed port.
 enum HTTPFixedPortExamples {
     /// `HTTPServer`'s doc comment.
@@ -68,6 +104,16 @@ enum HTTPFixedPortExamples {
         }
         let listeners = try pool.listenOnEveryThread(SocketAddress("127.0.0.1:8080"))
         try await server.serve(listeners, on: pool)  // until server.beginGracefulShutdown()
+    }
+
+    /// README, "An HTTP/1.1 server".
+    static func readmeServe() async throws {
+        let pool = try IOThreadPool()
+        var configuration = HTTPServer.Configuration()
+        configuration.idleTimeout = .seconds(30)
+        configuration.limits.maxBodySize = 1024 * 1024
+        let server = HTTPServer(configuration: configuration, responder: App())
+        try await server.serve(pool.listenOnEveryThread(SocketAddress("127.0.0.1:8080")), on: pool)
     }
 
     /// `HTTPService`'s doc comment.
