@@ -126,6 +126,39 @@ struct ServerShutdownTests {
         try await server.stop()
     }
 
+    /// Clients that all arrive at once, on both listeners of an IOThreadPool: never more than
+    /// `maxConnections` are open, and every client is served in turn.
+    @Test(arguments: ServerPool.allCases)
+    func theConnectionLimitHoldsWhenManyArriveAtOnce(pool: ServerPool) async throws {
+        var configuration = HTTPServer.Configuration()
+        configuration.maxConnections = 3
+        let open = Tally()
+        let mostOpen = Tally()
+        let server = try await RunningServer.start(on: pool, configuration: configuration) { _, _, writer in
+            let now = open.value.add(1, ordering: .relaxed).newValue
+            var seen = mostOpen.value.load(ordering: .relaxed)
+            while now > seen, !mostOpen.value.compareExchange(expected: seen, desired: now, ordering: .relaxed).exchanged {
+                seen = mostOpen.value.load(ordering: .relaxed)
+            }
+            try await IOPool.sleep(for: .milliseconds(10))
+            open.value.subtract(1, ordering: .relaxed)
+            try await writer.respond(HTTPResponse(status: .ok, headerFields: [.connection: "close"]), body: Array("ok".utf8))
+        }
+        let address = server.address
+        let clients = (0..<30).map { _ in
+            Task {
+                let client = TestClient(try await TCPStream.connect(to: address))
+                defer { client.close() }
+                try await client.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                return try await client.response().text
+            }
+        }
+        for client in clients { #expect(try await client.value == "ok") }
+        #expect(mostOpen.value.load(ordering: .relaxed) <= 3)
+        #expect(mostOpen.value.load(ordering: .relaxed) >= 2, "the clients did not overlap: the test tested nothing")
+        try await server.stop()
+    }
+
     /// Many clients mid-conversation when shutdown begins: every response that arrives is whole,
     /// every connection ends closed, and `serve` returns.
     @Test(arguments: ServerPool.allCases)

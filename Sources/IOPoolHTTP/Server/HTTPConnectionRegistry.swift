@@ -82,6 +82,10 @@ final class HTTPConnectionControl: Sendable {
 final class HTTPConnectionRegistry: Sendable {
     private struct State {
         var connections: [ObjectIdentifier: HTTPConnectionControl] = [:]
+        /// Slots taken by accept loops (``waitForSlot()``) for connections not yet added: with
+        /// one accept loop per thread, a count without them would let each loop pass the limit.
+        var reserved = 0
+        var occupied: Int { connections.count + reserved }
         /// Accept loops waiting for a free slot (at the connection limit).
         var slotWaiters: [CheckedContinuation<Void, Never>] = []
         /// `serve` calls waiting for the last connection to end.
@@ -103,8 +107,12 @@ final class HTTPConnectionRegistry: Sendable {
 
     var count: Int { state.withLock { $0.connections.count } }
 
-    func add(_ control: HTTPConnectionControl) {
-        state.withLock { $0.connections[ObjectIdentifier(control)] = control }
+    /// Adds a connection; `reserved`: it holds a slot from ``waitForSlot()``.
+    func add(_ control: HTTPConnectionControl, reserved: Bool) {
+        state.withLock { state in
+            state.connections[ObjectIdentifier(control)] = control
+            if reserved { state.reserved -= 1 }
+        }
         // Shutdown may have begun between the accept and now: wake the connection when it waits.
         if isDraining { control.wakeIfIdle() }
     }
@@ -121,20 +129,26 @@ final class HTTPConnectionRegistry: Sendable {
         for waiter in emptyWaiters { waiter.resume() }
     }
 
-    /// Returns once fewer than `maxConnections` are open (at once, mostly).
-    func waitForSlot() async {
+    /// Returns once a slot is free, and takes it: the caller's next ``add(_:reserved:)`` with
+    /// `reserved: true` fills it. False when the server began draining while it waited: no slot
+    /// is taken then.
+    func waitForSlot() async -> Bool {
         while true {
-            let full = state.withLock { $0.connections.count >= maxConnections }
-            guard full else { return }
+            let taken = state.withLock { state -> Bool in
+                guard state.occupied < maxConnections else { return false }
+                state.reserved += 1
+                return true
+            }
+            if taken { return true }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let stillFull = state.withLock { state -> Bool in
-                    guard state.connections.count >= maxConnections, !state.isDraining else { return false }
+                    guard state.occupied >= maxConnections, !state.isDraining else { return false }
                     state.slotWaiters.append(continuation)
                     return true
                 }
                 if !stillFull { continuation.resume() }
             }
-            if isDraining { return }
+            if isDraining { return false }
         }
     }
 

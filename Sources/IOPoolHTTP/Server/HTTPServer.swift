@@ -104,9 +104,15 @@ public final class HTTPServer: Sendable {
     }
 
     /// Serves one connection (for an accept loop of your own); returns when it has closed.
+    /// It counts toward ``Configuration/maxConnections`` and graceful shutdown; its timeouts are
+    /// kept while a `serve` call of this server runs (that runs the timeout sweeper).
     public func serveConnection(_ connection: TCPStream) async {
+        await serveConnection(connection, reserved: false)
+    }
+
+    private func serveConnection(_ connection: TCPStream, reserved: Bool) async {
         let control = HTTPConnectionControl(stream: connection)
-        registry.add(control)
+        registry.add(control, reserved: reserved)
         defer {
             registry.remove(control)
             connection.close()
@@ -121,11 +127,18 @@ public final class HTTPServer: Sendable {
         registry.beginDraining()
     }
 
-    /// The accept loop: one spawned task per connection, at most `maxConnections` open.
+    /// The accept loop: one spawned task per connection, at most `maxConnections` open. The
+    /// slot is taken after the accept: a slot taken before it would belong to this listener, and
+    /// with one listener per thread the kernel may hand the next connection to another listener
+    /// whose loop waits for a slot (none would ever be accepted). So at the limit each accept
+    /// loop holds one accepted connection unserved, and the rest wait in the listen backlog.
     private func acceptLoop(_ listener: TCPListener) async throws {
         for try await connection in listener.connections {
-            await registry.waitForSlot()
-            spawn { await self.serveConnection(connection) }
+            guard await registry.waitForSlot() else {
+                connection.close()  // draining: it would be closed unserved anyway
+                return
+            }
+            spawn { await self.serveConnection(connection, reserved: true) }
         }
     }
 
