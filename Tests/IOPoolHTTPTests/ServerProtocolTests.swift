@@ -286,4 +286,59 @@ struct ServerProtocolTests {
         client.close()
         try await server.stop()
     }
+
+    /// The start of the next head already read with the current request (a pipelining client's
+    /// write split anywhere): the connection waits for the rest of it and answers both. (The
+    /// server used to force-unwrap a head deadline only an idle read set, and crashed.)
+    @Test(arguments: ServerPool.allCases)
+    func aRequestFollowedByTheStartOfTheNextInOneWriteGetsBothAnswered(pool: ServerPool) async throws {
+        let server = try await RunningServer.start(on: pool, Self.echo)
+        let client = try await server.connect()
+        try await client.send("GET /first HTTP/1.1\r\nHost: a\r\n\r\nGET /sec")
+        #expect(try await client.response().text == "/first")
+        try await client.send("ond HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try await client.response().text == "/second")
+        client.close()
+        try await server.stop()
+    }
+
+    /// More pipelined requests than the input buffer holds, in one write: each read ends inside
+    /// a head somewhere.
+    @Test(arguments: ServerPool.allCases)
+    func twoHundredPipelinedRequestsInOneWriteAreAllAnswered(pool: ServerPool) async throws {
+        let server = try await RunningServer.start(on: pool, Self.echo)
+        let client = try await server.connect()
+        try await client.send((0..<200).map { "GET /request-\($0) HTTP/1.1\r\nHost: a\r\n\r\n" }.joined())
+        for index in 0..<200 {
+            #expect(try await client.response().text == "/request-\(index)")
+        }
+        client.close()
+        try await server.stop()
+    }
+
+    /// A responder that writes its head before reading an `Expect: 100-continue` body: the
+    /// `100 Continue` must come before the final head (a 1xx after it would be read as body).
+    @Test(arguments: ServerPool.allCases)
+    func hundredContinueNeverFollowsTheHeadOfTheFinalResponse(pool: ServerPool) async throws {
+        let server = try await RunningServer.start(on: pool) { _, body, writer in
+            try await writer.writeHead(HTTPResponse(status: .ok))
+            for try await part in body { try await writer.write(part) }
+            try await writer.finish()
+        }
+        let client = try await server.connect()
+        try await client.send("PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+        let first = try await client.response()
+        #expect(first.status == 100)
+        try await client.send("4\r\nbody\r\n0\r\n\r\n")
+        let final = try await client.response()
+        #expect(final.status == 200)
+        #expect(final.text == "body")
+        // The body was read whole: the connection carries on.
+        #expect(!final.closes)
+        try await client.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        let next = try await client.response()
+        #expect(next.status == 200)
+        client.close()
+        try await server.stop()
+    }
 }

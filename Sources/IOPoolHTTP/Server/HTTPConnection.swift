@@ -97,7 +97,16 @@ final class HTTPConnection {
             let isIdle = bufferedByteCount == 0
             if isIdle && registry.isDraining { return nil }
             makeRoomForHead()
-            let deadline = isIdle ? IOClock.now.advanced(by: configuration.idleTimeout) : headDeadline!
+            let deadline: IOClock.Instant
+            if isIdle {
+                deadline = IOClock.now.advanced(by: configuration.idleTimeout)
+            } else {
+                // A head that began in bytes read before this call (pipelined behind the last
+                // request) has its deadline start here: no idle read saw its first byte.
+                let head = headDeadline ?? IOClock.now.advanced(by: configuration.headerTimeout)
+                headDeadline = head
+                deadline = head
+            }
             control.arm(isIdle ? .idle : .head, until: deadline)
             if isIdle && registry.isDraining {
                 _ = control.disarm()

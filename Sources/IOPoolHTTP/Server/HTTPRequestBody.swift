@@ -51,6 +51,9 @@ public final class HTTPRequestBody: AsyncSequence {
     /// The client waits for `100 Continue` and has not been sent it: nothing of the body was read.
     var isAwaitingContinue: Bool { !continueSent && !isComplete }
 
+    /// The writer put a `100 Continue` ahead of a final head: reads need not send it again.
+    func markContinueSent() { continueSent = true }
+
     /// The next part of the body, or nil at its end: what one read of the connection brought,
     /// at most the connection's input buffer.
     ///

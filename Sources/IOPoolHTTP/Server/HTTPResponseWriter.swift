@@ -175,11 +175,22 @@ public final class HTTPResponseWriter {
     /// Appends the status line and fields, with the framing, `Date` and `Connection` fields.
     private func appendHead(_ response: HTTPResponse, framing: Framing) {
         var closes = !keepAlive || connection.mustClose || connection.registry.isDraining
-        // A client still waiting for `100 Continue` may never send the body: it cannot be drained,
-        // so the connection ends after this response.
-        if body.isAwaitingContinue { closes = true }
         var output = connection.output
         connection.output = []  // unique: appends below do not copy
+        if body.isAwaitingContinue && response.status.kind != .informational {
+            if response.status.kind == .successful {
+                // The responder accepts the request before reading its body (a streamed echo,
+                // say): the client gets its `100 Continue` now, before the final head (a 1xx
+                // after it would be read as body), and sends the body, which can be read or
+                // drained; the connection lives on.
+                body.markContinueSent()
+                output.append(contentsOf: Self.continueResponse)
+            } else {
+                // A refusal before the body (413, 417, 401...): the client need not send it, so
+                // it cannot be drained, and the connection ends after this response.
+                closes = true
+            }
+        }
         Self.appendStatusLine(response.status, to: &output)
         var hasDate = false
         for field in response.headerFields {
