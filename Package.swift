@@ -71,7 +71,9 @@ let package = Package(
                 "IOPoolHTTP",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            // The real-client tests' Python scripts and wrk's Lua script, run in place (#filePath).
+            exclude: ["Clients"]
         ),
         .testTarget(
             name: "IOPoolTests",
