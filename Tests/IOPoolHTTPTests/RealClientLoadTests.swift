@@ -7,6 +7,18 @@ import Testing
 struct RealClientLoadTests {
     static let processLimit = Duration.seconds(30)
 
+    /// One GET answered before the load starts: wrk's short run then measures a server that is
+    /// already accepting, not how soon its accept loop got a thread on a busy test machine.
+    static func expectServing(_ server: RunningServer) async throws {
+        let client = try await server.connect()
+        try await client.send("GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+        let response = try await client.response()
+        client.close()
+        guard response.status == 200, response.body == RealClientRoutes.plaintext else {
+            throw TestFailure("the server's first answer is not the plaintext 200: \(response)")
+        }
+    }
+
     /// What wrk reports, parsed from its text output.
     struct WrkSummary {
         var requests: Int
@@ -51,6 +63,7 @@ struct RealClientLoadTests {
     @Test(arguments: ServerPool.allCases)
     func wrkGetsOnly2xxAndNoSocketErrors(pool: ServerPool) async throws {
         try await withRealClientServer(on: pool) { server in
+            try await Self.expectServing(server)
             let run = try await ClientRun.run(
                 .wrk, ["-t1", "-c16", "-d1s", "--timeout", "5s", server.url + "/plaintext"], within: Self.processLimit)
             #expect(run.succeeded, "\(run)")
@@ -64,6 +77,7 @@ struct RealClientLoadTests {
     @Test(arguments: ServerPool.allCases)
     func wrkPipelinedBy16GetsOnly2xxAndNoSocketErrors(pool: ServerPool) async throws {
         try await withRealClientServer(on: pool) { server in
+            try await Self.expectServing(server)
             let run = try await ClientRun.run(
                 .wrk, ["-t1", "-c4", "-d1s", "--timeout", "5s", "-s", clientScript("pipeline.lua"), server.url + "/plaintext"],
                 within: Self.processLimit)

@@ -1,3 +1,4 @@
+import Glibc
 import HTTPTypes
 import IOPoolHTTP
 
@@ -72,14 +73,22 @@ extension RunningServer {
 /// `count` bytes that no off-by-one, dropped, repeated or reordered block leaves unchanged (each
 /// 4-byte group holds its own index), so an echoed body compares equal only when intact.
 func numberedBytes(_ count: Int) -> [UInt8] {
-    var bytes = [UInt8]()
-    bytes.reserveCapacity(count + 4)
-    var index: UInt32 = 0
-    while bytes.count < count {
-        withUnsafeBytes(of: index.bigEndian) { bytes.append(contentsOf: $0) }
-        index &+= 1
+    // Written through a buffer pointer: a debug build's per-byte appends would hold one of the
+    // global executor's few threads for a noticeable time, delaying the other tests' servers.
+    [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        let raw = UnsafeMutableRawBufferPointer(buffer)
+        var index: UInt32 = 0
+        var offset = 0
+        while offset + 4 <= count {
+            raw.storeBytes(of: index.bigEndian, toByteOffset: offset, as: UInt32.self)
+            index &+= 1
+            offset += 4
+        }
+        withUnsafeBytes(of: index.bigEndian) { last in
+            for byte in 0..<(count - offset) { raw[offset + byte] = last[byte] }
+        }
+        initialized = count
     }
-    return Array(bytes.prefix(count))
 }
 
 /// The directory of the Python clients (Tests/IOPoolHTTPTests/Clients), found from this file's
@@ -106,7 +115,9 @@ func withRealClientServer(on pool: ServerPool, _ body: (RunningServer) async thr
 /// Where `actual` first differs from `expected`, or nil when they are equal: for bodies too large
 /// to print in a failed expectation.
 func firstDifference(_ actual: [UInt8], _ expected: [UInt8]) -> String? {
-    if let index = (0..<min(actual.count, expected.count)).first(where: { actual[$0] != expected[$0] }) {
+    let common = min(actual.count, expected.count)
+    let same = actual.withUnsafeBytes { a in expected.withUnsafeBytes { e in common == 0 || memcmp(a.baseAddress!, e.baseAddress!, common) == 0 } }
+    if !same, let index = (0..<common).first(where: { actual[$0] != expected[$0] }) {
         return "byte \(index) is \(actual[index]), expected \(expected[index]) (\(actual.count) bytes, expected \(expected.count))"
     }
     if actual.count != expected.count { return "\(actual.count) bytes, expected \(expected.count)" }
