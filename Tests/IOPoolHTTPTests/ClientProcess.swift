@@ -29,7 +29,13 @@ struct ClientRun: CustomStringConvertible {
 
     /// For failure messages: the command, how it ended and the ends of its output.
     var description: String {
-        "`\(command.joined(separator: " "))` ended with \(status)\n--- stdout (end):\n\(String(stdoutText.suffix(2000)))\n--- stderr (end):\n\(String(stderr.suffix(4000)))"
+        "`\(command.joined(separator: " "))` ended with \(status)\n--- stdout (end):\n\(printableStdout)\n--- stderr (end):\n\(String(stderr.suffix(4000)))"
+    }
+
+    /// The end of stdout, or its size when it is binary (an echoed body).
+    private var printableStdout: String {
+        let isText = stdout.allSatisfy { (0x20..<0x7F).contains($0) || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+        return isText ? String(stdoutText.suffix(2000)) : "(\(stdout.count) bytes, not text)"
     }
 
     /// Runs `tool` with `arguments` to its end; throws if it has not ended within `limit` (it is
