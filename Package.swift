@@ -62,6 +62,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 // Rare events only (a connection's handler failed, accept back-off).
                 .product(name: "Logging", package: "swift-log"),
+                // `HTTPService`: an HTTP server is what a ServiceGroup runs.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(
@@ -71,6 +73,9 @@ let package = Package(
                 "IOPoolHTTP",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                "IOPoolServiceLifecycle",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             // The real-client tests' Python scripts and wrk's Lua script, run in place (#filePath).
             exclude: ["Clients"]

@@ -64,20 +64,23 @@ final class RunningServer: Sendable {
 
     /// Waits for `serve` to return, at most `limit`; cancels it and throws if it did not.
     func waitForServe(within limit: Duration) async throws {
-        let finished = Atomic<Bool>(false)
+        let timedOut = Atomic<Bool>(false)
         let serving = self.serving
         let watchdog = Task {
             try? await Task.sleep(for: limit)
-            if !finished.load(ordering: .acquiring) { serving.cancel() }
+            guard !Task.isCancelled else { return }
+            timedOut.store(true, ordering: .releasing)
+            serving.cancel()
         }
-        defer { watchdog.cancel() }
         let result = await serving.result
-        let inTime = !serving.isCancelled
-        finished.store(true, ordering: .releasing)
+        watchdog.cancel()
         await stopPool()
-        guard inTime else { throw TestFailure("serve did not return within \(limit) of graceful shutdown") }
+        if timedOut.load(ordering: .acquiring) { throw TestFailure("serve did not return within \(limit)") }
         try result.get()
     }
+
+    /// Cancels the task running `serve`.
+    func cancel() { serving.cancel() }
 
     func connect() async throws -> TestClient {
         TestClient(try await TCPStream.connect(to: address))

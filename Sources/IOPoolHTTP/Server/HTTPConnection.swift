@@ -204,9 +204,17 @@ final class HTTPConnection {
                 try? await flush()
                 return
             }
-            configuration.logger?.error(
-                "http: the responder failed; answered 500", metadata: ["error": "\(error)", "path": "\(head.request.path ?? "")"])
-            writer.appendError(.internalServerError, reason: nil)
+            if let (status, reason) = Self.clientFault(error) {
+                // The request's own fault, surfaced through the body the responder read: the
+                // client gets the status that says so, and the connection ends (the body's
+                // framing is broken or unread, so the next request's start is unknown).
+                mustClose = true
+                writer.appendError(status, reason: reason)
+            } else {
+                configuration.logger?.error(
+                    "http: the responder failed; answered 500", metadata: ["error": "\(error)", "path": "\(head.request.path ?? "")"])
+                writer.appendError(.internalServerError, reason: nil)
+            }
         }
         if !writer.hasStarted {
             configuration.logger?.error(
@@ -226,6 +234,19 @@ final class HTTPConnection {
             } else {
                 try await body.discardRest()
             }
+        }
+    }
+
+    /// The status for a body error that a responder let through: the client's fault, not a
+    /// server failure (so not 500). Nil for every other error.
+    static func clientFault(_ error: any Error) -> (HTTPResponse.Status, String)? {
+        guard let error = error as? HTTPServerError else { return nil }
+        switch error {
+        case .invalidBody(let requestError): return (requestError.status, requestError.reason)
+        case .bodyTimedOut(let timeout): return (.requestTimeout, "no body bytes arrived for \(timeout)")
+        case .bodyIncomplete: return (.badRequest, "the connection ended before the body did")
+        case .bodyTooLarge(let limit): return (.contentTooLarge, "the body is over the \(limit) bytes this resource takes")
+        default: return nil
         }
     }
 
