@@ -76,7 +76,9 @@ let package = Package(
                 "IOPoolServiceLifecycle",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The real-client tests' Python scripts and wrk's Lua script, run in place (#filePath).
+            exclude: ["Clients"]
         ),
         .testTarget(
             name: "IOPoolTests",
