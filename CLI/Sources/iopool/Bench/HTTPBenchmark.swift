@@ -10,7 +10,8 @@ import IOPool
 /// exited: an idle server's clock stands still, so the edges cost nothing) and how busy wrk's core
 /// was (its CPU time over its duration). A round with any error wrk counted (a status of 400 or
 /// more, a socket error, a timeout) fails the bench. A configuration whose wrk core was over 90%
-/// busy is client-bound: no ratio is claimed for it.
+/// busy is client-bound: no ratio is claimed for it. Latencies are wrk's (with its correction for
+/// coordinated omission); for pipelined runs, wrk's high percentiles are often missing ("-").
 struct HTTPBenchmark {
     struct Configuration: Codable, Sendable, Hashable {
         var connections: Int
@@ -147,7 +148,7 @@ struct HTTPBenchmark {
         return Sample(
             server: process.name, connections: configuration.connections, depth: configuration.depth, route: configuration.route,
             round: round, requests: result.requests, seconds: window, requestsPerSecond: Double(result.requests) / window,
-            p50Microseconds: result.p50Microseconds, p99Microseconds: result.p99Microseconds, serverCPUSeconds: cpuSeconds,
+            p50Microseconds: result.p50Microseconds ?? .nan, p99Microseconds: result.p99Microseconds ?? .nan, serverCPUSeconds: cpuSeconds,
             serverCPUMicrosecondsPerRequest: cpuSeconds * 1e6 / Double(result.requests), clientCPUSeconds: result.cpuSeconds,
             clientCorePercent: result.cpuSeconds / clientCores / window * 100)
     }

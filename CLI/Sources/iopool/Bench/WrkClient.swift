@@ -27,8 +27,9 @@ struct WrkClient {
     struct Result: Decodable, Sendable {
         var requests: UInt64
         var durationMicroseconds: Double
-        var p50Microseconds: Double
-        var p99Microseconds: Double
+        /// nil where wrk had none to give (see the script).
+        var p50Microseconds: Double?
+        var p99Microseconds: Double?
         var connectErrors: UInt64
         var readErrors: UInt64
         var writeErrors: UInt64
@@ -78,12 +79,20 @@ struct WrkClient {
           end
         end
 
+        -- wrk's percentile() answers 0 where its coordinated-omission correction put counts below the
+        -- minimum it recorded (pipelined runs: it expects a response every duration ÷ requests per
+        -- connection); that is no latency: null.
+        local function percentile(latency, p)
+          local value = latency:percentile(p)
+          if value > 0 then return string.format("%.1f", value) else return "null" end
+        end
+
         function done(summary, latency, requests)
           local e = summary.errors
           io.write(string.format(
-            '\(resultMarker){"requests":%.0f,"duration_us":%.0f,"p50_us":%.1f,"p99_us":%.1f,' ..
+            '\(resultMarker){"requests":%.0f,"duration_us":%.0f,"p50_us":%s,"p99_us":%s,' ..
             '"connect_errors":%.0f,"read_errors":%.0f,"write_errors":%.0f,"status_errors":%.0f,"timeouts":%.0f}\\n',
-            summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+            summary.requests, summary.duration, percentile(latency, 50), percentile(latency, 99),
             e.connect, e.read, e.write, e.status, e.timeout))
         end
 
