@@ -1,5 +1,5 @@
 // DRAFT, outside the iopool target until IOPoolHTTP has its HTTPServer (Drafts/IOPoolHTTPServer on main):
-// type-checked with zero warnings against the contract's signatures (notes/http-contract.md). To wire it
+// type-checked with zero warnings against the contract's signatures (Drafts/IOPoolHTTPServer/CONTRACT.md). To wire it
 // up: move it to CLI/Sources/iopool/, add HTTPServerCommand.self to IOPoolCommand's subcommands.
 import ArgumentParser
 import HTTPTypes
