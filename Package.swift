@@ -60,6 +60,7 @@ let package = Package(
             dependencies: [
                 "IOPool",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                // Rare events only (a connection's handler failed, accept back-off).
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -69,6 +70,7 @@ let package = Package(
                 "IOPool",
                 "IOPoolHTTP",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .testTarget(

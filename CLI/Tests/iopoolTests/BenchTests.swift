@@ -70,11 +70,13 @@ struct BenchTests {
         for summary in summaries {
             #expect(summary.clientBound == (summary.clientCorePercent > EchoBenchmark.clientBoundPercent), "\(summary)")
             let reference = try #require(summaries.first { $0.server == "python-a" && $0.connections == summary.connections })
-            let expected: EchoBenchmark.Ratio =
-                summary.clientBound ? .clientBound
-                : reference.clientBound ? .referenceClientBound
-                : .value(summary.messagesPerSecond / reference.messagesPerSecond)
-            #expect(summary.throughputRatio == expected, "\(summary)")
+            func expected(_ value: Double, _ referenceValue: Double) -> EchoBenchmark.Ratio {
+                summary.clientBound ? .clientBound : reference.clientBound ? .referenceClientBound : .value(value / referenceValue)
+            }
+            #expect(summary.throughputRatio == expected(summary.messagesPerSecond, reference.messagesPerSecond), "\(summary)")
+            #expect(
+                summary.cpuPerMessageRatio == expected(summary.serverCPUMicrosecondsPerMessage, reference.serverCPUMicrosecondsPerMessage),
+                "\(summary)")
         }
         #expect(progress.contains { $0.hasPrefix("[8/8]") })
         // Each server's output went to its own log, named after it.

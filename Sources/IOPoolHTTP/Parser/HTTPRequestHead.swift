@@ -23,7 +23,7 @@ public enum HTTPBodyFraming: Sendable, Hashable {
     case none
     /// Exactly this many bytes follow the head.
     case contentLength(Int)
-    /// `Transfer-Encoding: chunked`: decode with ``HTTPChunkedBodyDecoder``.
+    /// `Transfer-Encoding: chunked`: decoded with the parser's `HTTPChunkedBodyDecoder` (to come).
     case chunked
 }
 
