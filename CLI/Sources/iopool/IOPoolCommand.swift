@@ -6,7 +6,7 @@ struct IOPoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "iopool",
         abstract: "swift-iopool's command-line tool: example servers, a load client and benchmarks.",
-        subcommands: [EchoServer.self, LoadCommand.self, BenchCommand.self])
+        subcommands: [EchoServer.self, HTTPServerCommand.self, LoadCommand.self, BenchCommand.self])
 
     /// Ignores SIGPIPE before anything runs: a write to a closed pipe then fails with EPIPE
     /// instead of killing the process without a word. A closed stdout ends the program through

@@ -1,6 +1,3 @@
-// DRAFT, outside the iopool target until IOPoolHTTP has its HTTPServer (Drafts/IOPoolHTTPServer on main):
-// type-checked with zero warnings against the contract's signatures (Drafts/IOPoolHTTPServer/CONTRACT.md). To wire it
-// up: move it to CLI/Sources/iopool/, add HTTPServerCommand.self to IOPoolCommand's subcommands.
 import ArgumentParser
 import HTTPTypes
 import IOPool
@@ -108,7 +105,7 @@ struct TechEmpowerResponder: HTTPResponder {
         body: Array("Method Not Allowed".utf8)
     )
 
-    func respond(to request: HTTPRequest, body: HTTPRequestBody, writer: HTTPResponseWriter) async throws {
+    nonisolated(nonsending) func respond(to request: HTTPRequest, body: HTTPRequestBody, writer: HTTPResponseWriter) async throws {
         let path = request.path.map { $0.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? $0 }
         guard let path, let response = Self.responses[path] else {
             return try await writer.respond(Self.notFound.head, body: Self.notFound.body)
