@@ -74,6 +74,26 @@ struct HTTPBenchTests {
         #expect(log.contains("listening on 127.0.0.1:"))
     }
 
+    /// The default servers: the built `iopool http-server` on both pools, as `bench http` starts
+    /// them, through the probe and wrk with and without pipelining, with no error counted.
+    @Test func ourHTTPServerOnBothPoolsPassesTheProbeAndIsMeasured() async throws {
+        let directory = try temporaryDirectory()
+        let servers = try BenchCommand.HTTP.parse([]).serverList(executable: try iopoolExecutable())
+        #expect(servers.map(\.name) == ["IOThreadPool", "WorkStealingPool"])
+        let options = HTTPBenchmark.Options(
+            servers: servers,
+            configurations: [.init(connections: 4, depth: 1, route: "/plaintext"), .init(connections: 4, depth: 16, route: "/json")],
+            rounds: 1, warmup: 0, seconds: 1, wrk: try wrk(), logDirectory: directory)
+        let (samples, summaries) = try await HTTPBenchmark(options: options).run(progress: { _ in })
+        #expect(samples.count == 2 * 2)
+        for sample in samples {
+            #expect(sample.requests > 100 && sample.serverCPUSeconds > 0, "\(sample)")
+        }
+        #expect(summaries.map(\.server) == ["IOThreadPool", "WorkStealingPool", "IOThreadPool", "WorkStealingPool"])
+        let log = try String(contentsOfFile: directory + "/http-server-WorkStealingPool.log", encoding: .utf8)
+        #expect(log.contains("http-server: stopped"), "stopped by SIGTERM, gracefully: \(log)")
+    }
+
     @Test func responsesWithAnErrorStatusFailTheRoundAndSayHowMany() async throws {
         let directory = try temporaryDirectory()
         // The probe's request passes; from the 21st request on, every answer is a 500.
@@ -184,31 +204,22 @@ struct HTTPBenchTests {
             ])
     }
 
-    @Test func serversAreOursThenHummingbirdThenThePeers() throws {
+    @Test func serversAreOursThenThePeersInTheirOrder() throws {
+        let hummingbird = "'/opt/hb/hummingbird-bench-server' --server nio --host 127.0.0.1 --port {port} --threads {threads}"
         let command = try BenchCommand.HTTP.parse([
-            "--hummingbird-server", "/opt/hb server", "--peer", "nginx=bash Benchmarks/http/nginx-peer.sh {port} {threads}",
+            "--peer", "nginx=bash Benchmarks/http/nginx-peer.sh {port} {threads}", "--peer", "hummingbird=" + hummingbird,
         ])
-        let servers = try command.builtInServers(executable: "/x/iopool")
-        #expect(servers.map(\.name) == ["IOThreadPool", "WorkStealingPool", "Hummingbird (NIO)", "Hummingbird on IOPool", "nginx"])
+        let servers = try command.serverList(executable: "/x/iopool")
+        #expect(servers.map(\.name) == ["IOThreadPool", "WorkStealingPool", "nginx", "hummingbird"])
+        #expect(servers[0].command == "'/x/iopool' http-server --host 127.0.0.1 --port {port} --threads {threads} --pool io --grace-period 1")
         #expect(servers[1].command == "'/x/iopool' http-server --host 127.0.0.1 --port {port} --threads {threads} --pool stealing --grace-period 1")
-        #expect(servers[3].command == "'/opt/hb server' --host 127.0.0.1 --port {port} --threads {threads} --server iopool")
-        #expect(servers[4].command == "bash Benchmarks/http/nginx-peer.sh {port} {threads}")
+        #expect(servers[2].command == "bash Benchmarks/http/nginx-peer.sh {port} {threads}")
+        #expect(servers[3].command == hummingbird)
 
-        let peersOnly = try BenchCommand.HTTP.parse(["--servers", "", "--no-hummingbird", "--peer", "a=x {port}"])
-        #expect(try peersOnly.builtInServers(executable: "iopool").map(\.name) == ["a"])
-    }
-
-    @Test func aMissingHummingbirdServerSaysHowToBuildItOrSkipIt() throws {
-        let command = try BenchCommand.HTTP.parse(["--hummingbird-server", "/nonexistent/hummingbird-bench-server"])
-        #expect {
-            _ = try command.serverList()
-        } throws: { error in
-            let text = "\(error)"
-            return text.contains("/nonexistent/hummingbird-bench-server is not built")
-                && text.contains("swift build -c release --package-path IOPoolHummingbird") && text.contains("--no-hummingbird")
-        }
-        let skipped = try BenchCommand.HTTP.parse(["--hummingbird-server", "/nonexistent/x", "--no-hummingbird"])
-        #expect(try skipped.serverList().map(\.name) == ["IOThreadPool", "WorkStealingPool"])
+        let peersOnly = try BenchCommand.HTTP.parse(["--servers", "", "--peer", "a=x {port}"])
+        #expect(try peersOnly.serverList(executable: "iopool").map(\.name) == ["a"])
+        let stealingFirst = try BenchCommand.HTTP.parse(["--servers", "stealing,io"])
+        #expect(try stealingFirst.serverList(executable: "iopool").map(\.name) == ["WorkStealingPool", "IOThreadPool"])
     }
 
     private func refusal(_ arguments: [String]) -> String? {
@@ -231,9 +242,9 @@ struct HTTPBenchTests {
         (["--paths", "/plaintext,/nope"], "--paths: unknown path '/nope' (known: /plaintext, /json)"),
         (["--client-threads", "4", "--connections", "2,64"], "--client-threads 4: wrk needs at least as many connections as threads (--connections has 2)"),
         (["--servers", "io,global"], "--servers: unknown server 'global' (known: io, stealing)"),
-        (["--hummingbird", "vapor"], "--hummingbird: unknown server 'vapor' (known: nio, iopool)"),
+        (["--no-hummingbird"], "Unknown option '--no-hummingbird'"),
         (["--peer", "=x"], "--peer '=x': expected NAME=COMMAND, e.g. nginx='bash Benchmarks/http/nginx-peer.sh {port} {threads}'"),
-        (["--servers", "", "--no-hummingbird"], "no servers to measure: give --servers or --peer"),
+        (["--servers", ""], "no servers to measure: give --servers or --peer"),
         (["--peer", "IOThreadPool=x"], "two servers have the same name"),
     ])
     func aBadOptionIsRefusedSayingWhy(arguments: [String], message: String) {

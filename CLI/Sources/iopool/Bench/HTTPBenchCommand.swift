@@ -5,13 +5,14 @@ import IOPool
 extension BenchCommand {
     struct HTTP: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "HTTP servers as separate processes, driven in turn by wrk: ours, Hummingbird and any peer.",
+            abstract: "HTTP servers as separate processes, driven in turn by wrk: our http-server and any peer (nginx, Hummingbird).",
             discussion: """
                 Servers: our http-server on IOThreadPool (io, first: the ratios are to it) and on \
-                WorkStealingPool (stealing), the Hummingbird server of IOPoolHummingbird/ on SwiftNIO (nio) \
-                and on IOPool (iopool) — built with `swift build -c release --package-path IOPoolHummingbird`; \
-                leave it out with --no-hummingbird — then every --peer (e.g. nginx: --peer 'nginx=bash \
-                Benchmarks/http/nginx-peer.sh {port} {threads}'). Each serves GET /plaintext and GET /json \
+                WorkStealingPool (stealing), then every --peer NAME=COMMAND: nginx with --peer 'nginx=bash \
+                Benchmarks/http/nginx-peer.sh {port} {threads}', Hummingbird on SwiftNIO with --peer \
+                'hummingbird=IOPoolHummingbird/.build/release/hummingbird-bench-server --server nio --host \
+                127.0.0.1 --port {port} --threads {threads}' (built with `swift build -c release --package-path \
+                IOPoolHummingbird`). Each serves GET /plaintext and GET /json \
                 (TechEmpower's tests) on a free loopback port, as its own process; the servers take the \
                 first --threads CPUs and wrk the next --client-threads ones. Per configuration (connections \
                 × pipelining depth × path) and round: one request that must answer 200 with the route's \
@@ -26,12 +27,6 @@ extension BenchCommand {
 
         @Option(help: "Our servers, in order: io, stealing (comma-separated; empty for none).")
         var servers = "io,stealing"
-        @Option(help: "The Hummingbird servers: nio, iopool (comma-separated), run by --hummingbird-server.")
-        var hummingbird = "nio,iopool"
-        @Option(help: "The Hummingbird bench server's executable (its --server nio|iopool picks the server).")
-        var hummingbirdServer = "IOPoolHummingbird/.build/release/hummingbird-bench-server"
-        @Flag(help: "Leave out the Hummingbird servers.")
-        var noHummingbird = false
         @Option(
             name: .customLong("peer"),
             help: ArgumentHelp(
@@ -61,7 +56,7 @@ extension BenchCommand {
             try OptionRules.check(warmup, "--warmup", in: 0...3600)
             try OptionRules.check(seconds, "--seconds", in: 1...3600)
             _ = try configurationList()
-            _ = try builtInServers(executable: "iopool")
+            _ = try serverList(executable: "iopool")
         }
 
         /// Every connections × depth × path, in that nesting (paths outermost, as the chart groups them).
@@ -81,8 +76,8 @@ extension BenchCommand {
             }
         }
 
-        /// Ours, then Hummingbird's, then the peers; no file is looked at (see `serverList`).
-        func builtInServers(executable: String) throws -> [BenchServer] {
+        /// Ours, then the peers, in the order given.
+        func serverList(executable: String) throws -> [BenchServer] {
             var list: [BenchServer] = []
             for name in Self.names(servers) {
                 guard let pool = HTTPServerPool(rawValue: name) else {
@@ -93,32 +88,14 @@ extension BenchCommand {
                         name: pool.displayName,
                         command: "'\(executable)' http-server --host 127.0.0.1 --port {port} --threads {threads} --pool \(pool.rawValue) --grace-period 1"))
             }
-            if !noHummingbird {
-                for name in Self.names(hummingbird) {
-                    guard let server = HummingbirdServer(rawValue: name) else {
-                        throw ValidationError("--hummingbird: unknown server '\(name)' (known: \(HummingbirdServer.allCases.map(\.rawValue).joined(separator: ", ")))")
-                    }
-                    list.append(
-                        .init(
-                            name: server.displayName,
-                            command: "'\(hummingbirdServer)' --host 127.0.0.1 --port {port} --threads {threads} --server \(server.rawValue)"))
-                }
-            }
             list += try peers.map { try BenchServer.peer($0, example: "nginx='bash Benchmarks/http/nginx-peer.sh {port} {threads}'") }
             try BenchServer.checkNames(list)
             return list
         }
 
-        /// The servers to run; fails, saying how to build it or leave it out, if the Hummingbird
-        /// server is wanted and not built.
+        /// The servers to run, ours as this very executable.
         func serverList() throws -> [BenchServer] {
-            if !noHummingbird, !Self.names(hummingbird).isEmpty, !FileManager.default.isExecutableFile(atPath: hummingbirdServer) {
-                throw BenchError(
-                    "bench http: the Hummingbird server \(hummingbirdServer) is not built: build it with "
-                        + "`swift build -c release --package-path IOPoolHummingbird --product hummingbird-bench-server` "
-                        + "(from the repository root), give its path with --hummingbird-server, or leave it out with --no-hummingbird")
-            }
-            return try builtInServers(executable: try currentExecutable())
+            try serverList(executable: try currentExecutable())
         }
 
         private static func names(_ list: String) -> [String] {
@@ -177,19 +154,6 @@ enum HTTPServerPool: String, CaseIterable {
         switch self {
         case .io: "IOThreadPool"
         case .stealing: "WorkStealingPool"
-        }
-    }
-}
-
-/// `bench http --hummingbird`: the servers hummingbird-bench-server runs a Hummingbird Router on.
-enum HummingbirdServer: String, CaseIterable {
-    case nio
-    case iopool
-
-    var displayName: String {
-        switch self {
-        case .nio: "Hummingbird (NIO)"
-        case .iopool: "Hummingbird on IOPool"
         }
     }
 }
