@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
 //
-// The `iopool` command-line tool (echo-server, load, bench), kept out of the root package so that
+// The `iopool` command-line tool (echo-server, http-server, load, bench), kept out of the root package so that
 // a package depending on swift-iopool neither fetches nor builds swift-argument-parser (and its
 // plugins): SwiftPM resolves every dependency a package's manifest names, whichever products a
 // dependent uses. From the repository root:
