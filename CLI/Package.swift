@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
 //
-// The `iopool` command-line tool (echo-server, load, bench), kept out of the root package so that
+// The `iopool` command-line tool (echo-server, http-server, load, bench), kept out of the root package so that
 // a package depending on swift-iopool neither fetches nor builds swift-argument-parser (and its
 // plugins): SwiftPM resolves every dependency a package's manifest names, whichever products a
 // dependent uses. From the repository root:
@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .executableTarget(
@@ -38,6 +39,9 @@ let package = Package(
                 // ever import it `internal`, `import CIOPoolShims` fails to compile, loudly.
                 .product(name: "IOPool", package: "swift-iopool"),
                 .product(name: "IOPoolServiceLifecycle", package: "swift-iopool"),
+                // `iopool http-server`: the TechEmpower routes on IOPoolHTTP's server.
+                .product(name: "IOPoolHTTP", package: "swift-iopool"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,8 +5,8 @@ import Glibc
 struct IOPoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "iopool",
-        abstract: "swift-iopool's command-line tool: example servers, a load client and benchmarks.",
-        subcommands: [EchoServer.self, LoadCommand.self, BenchCommand.self])
+        abstract: "swift-iopool's command-line tool: example servers (TCP echo, HTTP), a load client and benchmarks.",
+        subcommands: [EchoServer.self, HTTPServerCommand.self, LoadCommand.self, BenchCommand.self])
 
     /// Ignores SIGPIPE before anything runs: a write to a closed pipe then fails with EPIPE
     /// instead of killing the process without a word. A closed stdout ends the program through

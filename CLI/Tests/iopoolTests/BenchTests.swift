@@ -161,7 +161,7 @@ struct BenchTests {
 
     @Test func cpusAreSplitBetweenServerAndClient() {
         let allowed = CPUAffinity.allowed
-        let (server, client) = BenchCommand.Echo.splitCPUs(server: 1, client: 1)
+        let (server, client) = CPUAffinity.split(server: 1, client: 1)
         if allowed.count >= 2 {
             #expect(server == [allowed[0]] && client == [allowed[1]])
         } else {

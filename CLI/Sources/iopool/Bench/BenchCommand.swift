@@ -10,7 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the pools against each other, against Swift's global executor, and against other servers.",
-        subcommands: [All.self, Echo.self, Scheduler.self, Blocking.self, Timers.self, UDP.self],
+        subcommands: [All.self, Echo.self, HTTP.self, Scheduler.self, Blocking.self, Timers.self, UDP.self],
         defaultSubcommand: All.self)
 
     struct OutputOptions: ParsableArguments {
@@ -116,7 +116,7 @@ struct BenchCommand: AsyncParsableCommand {
                     EchoBenchmark.Configuration(connections: $0, size: size, depth: depth)
                 }
             }
-            let (serverCPUs, clientCPUs) = noPin ? (nil, nil) : Self.splitCPUs(server: threads, client: clientThreads)
+            let (serverCPUs, clientCPUs) = noPin ? (nil, nil) : CPUAffinity.split(server: threads, client: clientThreads)
             let options = EchoBenchmark.Options(
                 servers: servers, configurations: configurations, rounds: rounds, warmup: warmup, seconds: seconds,
                 serverThreads: threads, clientThreads: clientThreads, serverCPUs: serverCPUs, clientCPUs: clientCPUs,
@@ -128,52 +128,19 @@ struct BenchCommand: AsyncParsableCommand {
             printError("bench echo: \(servers.count) servers × \(configurations.count) configurations × \(rounds) rounds, about \(Int(Double(servers.count * configurations.count * rounds) * (warmup + seconds + 0.2))) s")
             let (samples, summaries) = try await EchoBenchmark(options: options).run(progress: { printError("bench echo: " + $0) })
 
-            printLine(heading)
-            printLine(
-                pad("configuration", 16) + pad("server", 22) + pad("msgs/s", 11) + pad("p50 µs", 9) + pad("p99 µs", 9)
-                    + pad("CPU µs/msg", 12) + pad("client %", 10) + pad("msgs/s ×", 18) + "CPU/msg ×")
-            for summary in summaries {
-                let configuration = EchoBenchmark.Configuration(connections: summary.connections, size: summary.size, depth: summary.depth)
-                printLine(
-                    pad(configuration.label + ", \(summary.size) B", 16) + pad(summary.server, 22) + pad("\(Int(summary.messagesPerSecond))", 11)
-                        + pad(format1(summary.p50Microseconds), 9) + pad(format1(summary.p99Microseconds), 9)
-                        + pad(format2(summary.serverCPUMicrosecondsPerMessage), 12) + pad(format1(summary.clientCorePercent), 10)
-                        + pad(summary.throughputRatio.text, 18) + summary.cpuPerMessageRatio.text)
-            }
-            printLine(
-                "(× columns: ratio to \(servers[0].name); for CPU/msg lower is better. client %: the load client's busiest core; "
-                    + "over \(Int(EchoBenchmark.clientBoundPercent))% the row is client-bound, and no ratio is claimed for it)")
-
-            let groups = configurations.map { $0.label + ($0.size == 64 && configurations.allSatisfy { $0.size == 64 } ? "" : ", \($0.size) B") }
-            func values<Value>(_ value: (EchoBenchmark.Summary) -> Value, absent: Value) -> [[Value]] {
-                configurations.map { configuration in
-                    servers.map { server in
-                        summaries.first {
-                            $0.server == server.name && $0.connections == configuration.connections && $0.size == configuration.size
-                        }.map(value) ?? absent
-                    }
-                }
-            }
-            let names = servers.map(\.name)
-            let clientBound = values(\.clientBound, absent: false)
-            let subtitle =
-                heading
-                + (clientBound.joined().contains(true)
-                    ? "; * client-bound: the load client's core was over \(Int(EchoBenchmark.clientBoundPercent))% busy, so the client may have set the pace"
-                    : "")
-            let chart = BarChart(
-                title: "iopool bench echo", subtitle: subtitle,
-                panels: [
+            let report = ComparisonReport(
+                title: "iopool bench echo", heading: heading, servers: servers.map(\.name),
+                groups: configurations.map { configuration in
                     .init(
-                        title: "messages/s (higher is better)", groups: groups, series: names,
-                        values: values(\.messagesPerSecond, absent: .nan), marked: clientBound),
-                    .init(
-                        title: "server CPU µs per message (lower is better)", groups: groups, series: names,
-                        values: values(\.serverCPUMicrosecondsPerMessage, absent: .nan), marked: clientBound),
-                    .init(
-                        title: "round-trip p99 µs (log scale; lower is better)", groups: groups, series: names,
-                        values: values(\.p99Microseconds, absent: .nan), marked: clientBound, logarithmic: true),
-                ])
+                        label: configuration.label + ", \(configuration.size) B",
+                        chartLabel: configuration.label + (configurations.allSatisfy { $0.size == 64 } ? "" : ", \(configuration.size) B"),
+                        rows: summaries.filter {
+                            $0.connections == configuration.connections && $0.size == configuration.size && $0.depth == configuration.depth
+                        })
+                },
+                operation: ("msg", "message"), rateHeader: "msgs/s", latencyKind: "round-trip", client: "the load client")
+            report.printTable()
+            let chart = report.chart()
             try BenchRecord.write(
                 name: "echo", into: output.output, chart: chart,
                 record: EchoRecord(
@@ -195,14 +162,10 @@ struct BenchCommand: AsyncParsableCommand {
                         name: Self.displayName(pool),
                         command: "'\(executable)' echo-server --host 127.0.0.1 --port {port} --threads {threads} --pool \(pool.rawValue) --grace-period 1"))
             }
-            for peer in peers {
-                guard let equals = peer.firstIndex(of: "="), equals != peer.startIndex, peer.index(after: equals) != peer.endIndex else {
-                    throw ValidationError("--peer '\(peer)': expected NAME=COMMAND, e.g. nio=\"Benchmarks/.build/release/nio-echo-handler --port {port}\"")
-                }
-                list.append(.init(name: String(peer[..<equals]), command: String(peer[peer.index(after: equals)...])))
+            list += try peers.map {
+                try BenchServer.peer($0, example: #"nio="Benchmarks/.build/release/nio-echo-handler --port {port}""#)
             }
-            guard !list.isEmpty else { throw ValidationError("no servers to measure: give --servers or --peer") }
-            guard Set(list.map(\.name)).count == list.count else { throw ValidationError("two servers have the same name") }
+            try BenchServer.checkNames(list)
             return list
         }
 
@@ -215,18 +178,6 @@ struct BenchCommand: AsyncParsableCommand {
             case .global: "global executor"
             case .stealingGlobal: "WSP as global"
             }
-        }
-
-        /// The servers' CPUs and the client's: the first `server` allowed CPUs, then the next
-        /// `client` ones; with fewer CPUs, a split of what there is; nil with one CPU.
-        static func splitCPUs(server: Int, client: Int) -> ([Int]?, [Int]?) {
-            let allowed = CPUAffinity.allowed
-            guard allowed.count >= 2 else { return (nil, nil) }
-            if allowed.count >= server + client {
-                return (Array(allowed.prefix(server)), Array(allowed.dropFirst(server).prefix(client)))
-            }
-            let serverShare = max(1, min(allowed.count - 1, allowed.count * server / (server + client)))
-            return (Array(allowed.prefix(serverShare)), Array(allowed.dropFirst(serverShare)))
         }
     }
 

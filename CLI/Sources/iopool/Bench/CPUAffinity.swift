@@ -42,3 +42,17 @@ enum CPUAffinity {
         return parts.joined(separator: ",")
     }
 }
+
+extension CPUAffinity {
+    /// The servers' CPUs and the load client's: the first `server` allowed CPUs, then the next
+    /// `client` ones; with fewer CPUs, a split of what there is; nil with one CPU.
+    static func split(server: Int, client: Int) -> ([Int]?, [Int]?) {
+        let cpus = allowed
+        guard cpus.count >= 2 else { return (nil, nil) }
+        if cpus.count >= server + client {
+            return (Array(cpus.prefix(server)), Array(cpus.dropFirst(server).prefix(client)))
+        }
+        let serverShare = max(1, min(cpus.count - 1, cpus.count * server / (server + client)))
+        return (Array(cpus.prefix(serverShare)), Array(cpus.dropFirst(serverShare)))
+    }
+}

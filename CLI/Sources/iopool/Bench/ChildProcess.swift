@@ -66,13 +66,22 @@ final class ChildProcess {
     func reap() -> String? {
         if let ending { return ending }
         var status: CInt = 0
-        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        var usage = rusage()
+        guard wait4(pid, &status, WNOHANG, &usage) == pid else { return nil }
+        record(status: status, usage: usage)
+        return ending
+    }
+
+    private func record(status: CInt, usage: rusage) {
+        cpuSeconds = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         let signal = status & 0x7f
         if signal == 0 { exitCode = (status >> 8) & 0xff }
         ending = signal == 0 ? "exit status \((status >> 8) & 0xff)" : "signal \(signal)"
-        return ending
     }
     private var ending: String?
+    /// The CPU time (user and system) the process and the children it waited for used, once
+    /// reaped: how busy a load client was (wrk), without sampling it while it runs.
+    private(set) var cpuSeconds: Double?
     /// The exit status, once reaped, if the process exited (rather than died of a signal).
     private(set) var exitCode: CInt?
 
@@ -108,8 +117,9 @@ final class ChildProcess {
         guard reap() == nil else { return }
         kill(pid, SIGKILL)
         var status: CInt = 0
-        while waitpid(pid, &status, 0) == -1, errno == EINTR {}
-        ending = "signal \(SIGKILL)"
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) == -1, errno == EINTR {}
+        record(status: status, usage: usage)
     }
 
     private func killAndReap() async -> String {

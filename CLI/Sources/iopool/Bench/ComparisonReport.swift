@@ -1,0 +1,75 @@
+/// The table and the chart of a server comparison (`bench echo`, `bench http`): one report path,
+/// so that both print the same columns and draw the same three panels (rate, server CPU per
+/// operation, p99), client-bound rows marked the same way.
+struct ComparisonReport {
+    struct Group {
+        /// The configuration in the table.
+        var label: String
+        /// The configuration under its bars (shorter where the heading says the rest).
+        var chartLabel: String
+        /// The rows of this configuration, in server order; a server may have none.
+        var rows: [any ComparedRow]
+    }
+
+    /// "iopool bench echo".
+    var title: String
+    /// What was measured, how, where: the table's first line and the chart's subtitle.
+    var heading: String
+    var servers: [String]
+    var groups: [Group]
+    /// The operation, short ("msg", "req") and long ("message", "request").
+    var operation: (short: String, long: String)
+    /// The rate column's header ("msgs/s", "req/s").
+    var rateHeader: String
+    /// What the latency is of ("round-trip", "request").
+    var latencyKind: String
+    /// Who the load client is, for the notes ("the load client", "wrk").
+    var client: String
+
+    func printTable() {
+        let labelWidth = max(16, (groups.map(\.label.count).max() ?? 0) + 2)
+        let serverWidth = max(22, (servers.map(\.count).max() ?? 0) + 2)
+        printLine(heading)
+        printLine(
+            pad("configuration", labelWidth) + pad("server", serverWidth) + pad(rateHeader, 11) + pad("p50 µs", 9) + pad("p99 µs", 9)
+                + pad("CPU µs/\(operation.short)", 12) + pad("client %", 10) + pad(rateHeader + " ×", 18) + "CPU/\(operation.short) ×")
+        for group in groups {
+            for row in group.rows {
+                printLine(
+                    pad(group.label, labelWidth) + pad(row.server, serverWidth) + pad("\(Int(row.rate))", 11)
+                        + pad(format1(row.p50Microseconds), 9) + pad(format1(row.p99Microseconds), 9)
+                        + pad(format2(row.cpuMicrosecondsPerOperation), 12) + pad(format1(row.clientCorePercent), 10)
+                        + pad(row.throughputRatio.text, 18) + row.cpuRatio.text)
+            }
+        }
+        printLine(
+            "(× columns: ratio to \(servers.first ?? "-"); for CPU/\(operation.short) lower is better. client %: \(client)'s busiest core; "
+                + "over \(Int(ServerComparison.clientBoundPercent))% the row is client-bound, and no ratio is claimed for it)")
+    }
+
+    func chart() -> BarChart {
+        func values<Value>(_ value: (any ComparedRow) -> Value, absent: Value) -> [[Value]] {
+            groups.map { group in servers.map { server in group.rows.first { $0.server == server }.map(value) ?? absent } }
+        }
+        let clientBound = values(\.clientBound, absent: false)
+        let subtitle =
+            heading
+            + (clientBound.joined().contains(true)
+                ? "; * client-bound: \(client)'s core was over \(Int(ServerComparison.clientBoundPercent))% busy, so the client may have set the pace"
+                : "")
+        let labels = groups.map(\.chartLabel)
+        return BarChart(
+            title: title, subtitle: subtitle,
+            panels: [
+                .init(
+                    title: "\(operation.long)s/s (higher is better)", groups: labels, series: servers,
+                    values: values(\.rate, absent: .nan), marked: clientBound),
+                .init(
+                    title: "server CPU µs per \(operation.long) (lower is better)", groups: labels, series: servers,
+                    values: values(\.cpuMicrosecondsPerOperation, absent: .nan), marked: clientBound),
+                .init(
+                    title: "\(latencyKind) p99 µs (log scale; lower is better)", groups: labels, series: servers,
+                    values: values(\.p99Microseconds, absent: .nan), marked: clientBound, logarithmic: true),
+            ])
+    }
+}

@@ -1,0 +1,159 @@
+import ArgumentParser
+import HTTPTypes
+import IOPool
+import IOPoolHTTP
+import IOPoolServiceLifecycle
+import Logging
+import ServiceLifecycle
+
+/// TechEmpower's plaintext and JSON tests on IOPoolHTTP's `HTTPServer`: what `iopool bench http`
+/// measures against Hummingbird, nginx and any other peer.
+///
+/// As `iopool echo-server`, it runs as a swift-service-lifecycle `ServiceGroup`: [the pool, the
+/// HTTP server]. The group shuts services down in reverse order, so on SIGINT or SIGTERM the
+/// server stops accepting and finishes the requests in flight first (`beginGracefulShutdown`),
+/// then the pool drains; `--grace-period` is the group's `maximumGracefulShutdownDuration`.
+struct HTTPServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http-server",
+        abstract: "Serve HTTP/1.1: GET /plaintext (Hello, World!) and GET /json (TechEmpower's tests); other paths 404.",
+        discussion: """
+            Prints "listening on HOST:PORT" on stdout once it accepts. --pool io: one accept loop per \
+            thread (SO_REUSEPORT listeners), each connection on the thread that accepted it; --pool \
+            stealing: one listener, connections on the WorkStealingPool's queues. On SIGINT or SIGTERM \
+            it stops accepting, finishes the requests in flight (their responses say Connection: close) \
+            and closes idle connections, for up to --grace-period seconds, then exits with status 0; \
+            if connections are still open after that, they are cancelled and it exits with status 1.
+            """)
+
+    enum Pool: String, ExpressibleByArgument, CaseIterable {
+        /// IOThreadPool: a thread per core, each with its own event loop and its own listener.
+        case io
+        /// WorkStealingPool: workers with local queues, stealing, one shared I/O driver.
+        case stealing
+    }
+
+    @Option(help: "Address to bind (a numeric IPv4 or IPv6 address).")
+    var host = "127.0.0.1"
+
+    // Numeric options parse unconditionally so that "-1" reaches validate() (see OptionRules).
+    @Option(parsing: .unconditional, help: "Port to bind; 0 picks a free one.")
+    var port: Int = 8080
+
+    @Option(parsing: .unconditional, help: "Pool threads (default: the CPUs this process may use).")
+    var threads: Int = IOThreadPool.Configuration.defaultThreadCount
+
+    @Option(help: "Scheduler: \(Pool.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var pool: Pool = .io
+
+    @Option(parsing: .unconditional, help: "Most seconds a graceful shutdown (after SIGINT/SIGTERM) may take before open connections are cancelled.")
+    var gracePeriod: Double = 5
+
+    func validate() throws {
+        try OptionRules.checkPort(port, "--port", allowingZero: true)
+        try OptionRules.checkCount(threads, "--threads")
+        try OptionRules.checkSeconds(gracePeriod, "--grace-period", allowingZero: true)
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "iopool.http-server", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .info
+        let address = try SocketAddress(host: host, port: UInt16(port))
+        var serverConfiguration = HTTPServer.Configuration()
+        serverConfiguration.logger = logger
+        let server = HTTPServer(configuration: serverConfiguration, responder: TechEmpowerResponder())
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let placement: HTTPService.Placement
+        switch self.pool {
+        case .io:
+            let pool = try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "http-", logger: logger))
+            services.append(.init(service: pool))
+            placement = .io(pool, try pool.listenOnEveryThread(address))
+        case .stealing:
+            let pool = try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "http-ws-", logger: logger))
+            services.append(.init(service: pool))
+            placement = .stealing(pool, try TCPListener.bind(address))
+        }
+        // After the pool: the group shuts down in reverse order, so the server stops first.
+        services.append(.init(service: HTTPService(server: server, placement: placement, gracePeriod: gracePeriod)))
+
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = Duration.seconds(gracePeriod)
+        do {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch is CancellationError {
+            printError("http-server: the grace period (\(gracePeriod) s) passed; cancelled the connections still open")
+            throw ExitCode(1)
+        }
+        printError("http-server: stopped")
+    }
+}
+
+/// GET (and HEAD, which the server answers without the body) of /plaintext and /json; 404 for
+/// other paths, 405 for other methods on them. The responses are built once, and the route is
+/// found without allocating: a request costs the server's parse and write, not the handler's.
+struct TechEmpowerResponder: HTTPResponder {
+    private static let plaintext = okResponse(.plaintext)
+    private static let json = okResponse(.json)
+    private static let notFound = (
+        head: HTTPResponse(status: .notFound, headerFields: [.contentType: "text/plain"]), body: Array("Not Found".utf8)
+    )
+    private static let methodNotAllowed = (
+        head: HTTPResponse(status: .methodNotAllowed, headerFields: [.contentType: "text/plain", .allow: "GET, HEAD"]),
+        body: Array("Method Not Allowed".utf8)
+    )
+
+    private static func okResponse(_ route: TechEmpowerRoute) -> (head: HTTPResponse, body: [UInt8]) {
+        (HTTPResponse(status: .ok, headerFields: [.contentType: route.contentType]), Array(route.body.utf8))
+    }
+
+    nonisolated(nonsending) func respond(to request: HTTPRequest, body: HTTPRequestBody, writer: HTTPResponseWriter) async throws {
+        let response: (head: HTTPResponse, body: [UInt8])
+        switch Self.route(of: request.path ?? "") {
+        case .plaintext?: response = Self.plaintext
+        case .json?: response = Self.json
+        case nil: return try await writer.respond(Self.notFound.head, body: Self.notFound.body)
+        }
+        guard request.method == .get || request.method == .head else {
+            return try await writer.respond(Self.methodNotAllowed.head, body: Self.methodNotAllowed.body)
+        }
+        try await writer.respond(response.head, body: response.body)
+    }
+
+    /// The route of a request target's path, its query (after `?`) ignored.
+    static func route(of target: String) -> TechEmpowerRoute? {
+        let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
+        return TechEmpowerRoute.allCases.first { path == $0.path }
+    }
+}
+
+/// The HTTP server as a `Service`: announces the address, serves until the group's graceful
+/// shutdown (`beginGracefulShutdown`: stop accepting, finish in-flight requests, close idle
+/// connections) and returns once the last connection has closed.
+struct HTTPService: Service {
+    enum Placement: Sendable {
+        /// One listener per thread (`listenOnEveryThread`).
+        case io(IOThreadPool, [TCPListener])
+        case stealing(WorkStealingPool, TCPListener)
+    }
+
+    let server: HTTPServer
+    let placement: Placement
+    let gracePeriod: Double
+
+    func run() async throws {
+        switch placement {
+        case .io(_, let listeners): printLine("listening on \(try listeners[0].localAddress)")
+        case .stealing(_, let listener): printLine("listening on \(try listener.localAddress)")
+        }
+        try await withGracefulShutdownHandler {
+            switch placement {
+            case .io(let pool, let listeners): try await server.serve(listeners, on: pool)
+            case .stealing(let pool, let listener): try await server.serve(listener, on: pool)
+            }
+        } onGracefulShutdown: { [server, gracePeriod] in
+            printError("http-server: shutting down: stopped accepting; open connections have up to \(gracePeriod) s")
+            server.beginGracefulShutdown()
+        }
+    }
+}
