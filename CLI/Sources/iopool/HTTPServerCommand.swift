@@ -63,19 +63,24 @@ struct HTTPServerCommand: AsyncParsableCommand {
         serverConfiguration.logger = logger
         let server = HTTPServer(configuration: serverConfiguration, responder: TechEmpowerResponder())
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        let placement: HTTPService.Placement
+        let http: HTTPService
+        let boundAddress: SocketAddress
         switch self.pool {
         case .io:
             let pool = try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "http-", logger: logger))
             services.append(.init(service: pool))
-            placement = .io(pool, try pool.listenOnEveryThread(address))
+            let listeners = try pool.listenOnEveryThread(address)
+            boundAddress = try listeners[0].localAddress
+            http = HTTPService(server, listeners: listeners, on: pool)
         case .stealing:
             let pool = try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "http-ws-", logger: logger))
             services.append(.init(service: pool))
-            placement = .stealing(pool, try TCPListener.bind(address))
+            let listener = try TCPListener.bind(address)
+            boundAddress = try listener.localAddress
+            http = HTTPService(server, listener: listener, on: pool)
         }
         // After the pool: the group shuts down in reverse order, so the server stops first.
-        services.append(.init(service: HTTPService(server: server, placement: placement, gracePeriod: gracePeriod)))
+        services.append(.init(service: AnnouncedHTTPService(service: http, address: boundAddress, gracePeriod: gracePeriod)))
 
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = Duration.seconds(gracePeriod)
@@ -127,33 +132,19 @@ struct TechEmpowerResponder: HTTPResponder {
     }
 }
 
-/// The HTTP server as a `Service`: announces the address, serves until the group's graceful
-/// shutdown (`beginGracefulShutdown`: stop accepting, finish in-flight requests, close idle
-/// connections) and returns once the last connection has closed.
-struct HTTPService: Service {
-    enum Placement: Sendable {
-        /// One listener per thread (`listenOnEveryThread`).
-        case io(IOThreadPool, [TCPListener])
-        case stealing(WorkStealingPool, TCPListener)
-    }
-
-    let server: HTTPServer
-    let placement: Placement
+/// IOPoolHTTP's `HTTPService` with what the command prints: the address once bound, and a line
+/// when the graceful shutdown begins (both handlers run on the group's graceful shutdown).
+struct AnnouncedHTTPService: Service {
+    let service: HTTPService
+    let address: SocketAddress
     let gracePeriod: Double
 
     func run() async throws {
-        switch placement {
-        case .io(_, let listeners): printLine("listening on \(try listeners[0].localAddress)")
-        case .stealing(_, let listener): printLine("listening on \(try listener.localAddress)")
-        }
+        printLine("listening on \(address)")
         try await withGracefulShutdownHandler {
-            switch placement {
-            case .io(let pool, let listeners): try await server.serve(listeners, on: pool)
-            case .stealing(let pool, let listener): try await server.serve(listener, on: pool)
-            }
-        } onGracefulShutdown: { [server, gracePeriod] in
+            try await service.run()
+        } onGracefulShutdown: { [gracePeriod] in
             printError("http-server: shutting down: stopped accepting; open connections have up to \(gracePeriod) s")
-            server.beginGracefulShutdown()
         }
     }
 }
