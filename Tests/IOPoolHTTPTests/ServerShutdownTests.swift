@@ -159,6 +159,25 @@ struct ServerShutdownTests {
         try await server.stop()
     }
 
+    /// Two thousand keep-alive connections open at once, each with a request answered; then a
+    /// graceful shutdown closes every one of them and `serve` returns.
+    @Test(arguments: ServerPool.allCases)
+    func twoThousandOpenConnectionsAreServedAndShutDown(pool: ServerPool) async throws {
+        guard ensureDescriptorLimit(atLeast: 4_200) else { return }
+        let server = try await RunningServer.start(on: pool) { request, _, writer in
+            try await writer.respond(HTTPResponse(status: .ok), body: Array((request.path ?? "").utf8))
+        }
+        var clients: [TestClient] = []
+        for _ in 0..<2_000 { clients.append(try await server.connect()) }
+        for (index, client) in clients.enumerated() { try await client.send("GET /\(index) HTTP/1.1\r\nHost: a\r\n\r\n") }
+        for (index, client) in clients.enumerated() { #expect(try await client.response().text == "/\(index)") }
+        #expect(server.server.openConnectionCount == 2_000)
+        try await server.stop(within: .seconds(20))
+        var closed = 0
+        for client in clients where try await client.isClosed() { closed += 1 }
+        #expect(closed == 2_000)
+    }
+
     /// Many clients mid-conversation when shutdown begins: every response that arrives is whole,
     /// every connection ends closed, and `serve` returns.
     @Test(arguments: ServerPool.allCases)

@@ -3,6 +3,7 @@ import HTTPTypes
 @_spi(IOPoolSupport) import IOPool
 import IOPoolHTTP
 import Synchronization
+import Testing
 import SystemPackage
 
 /// Which pool a server test runs its server on: every server behaviour is tested on both.
@@ -230,4 +231,25 @@ extension String {
 /// A plain-text 200 with `text` as its body.
 func ok(_ text: String) -> (HTTPResponse, [UInt8]) {
     (HTTPResponse(status: .ok, headerFields: [.contentType: "text/plain"]), Array(text.utf8))
+}
+
+/// Makes sure this process may open `needed` descriptors (raising the soft RLIMIT_NOFILE to the
+/// hard one); records an issue, so that the test fails rather than skips, when it cannot.
+func ensureDescriptorLimit(atLeast needed: Int) -> Bool {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+        Issue.record("getrlimit(RLIMIT_NOFILE) failed: errno \(errno)")
+        return false
+    }
+    if limit.rlim_cur >= rlim_t(needed) { return true }
+    guard limit.rlim_max >= rlim_t(needed) else {
+        Issue.record("this test needs \(needed) file descriptors; the hard RLIMIT_NOFILE is \(limit.rlim_max)")
+        return false
+    }
+    limit.rlim_cur = limit.rlim_max
+    guard setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+        Issue.record("setrlimit(RLIMIT_NOFILE) failed: errno \(errno)")
+        return false
+    }
+    return true
 }
