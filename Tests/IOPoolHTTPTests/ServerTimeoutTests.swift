@@ -159,4 +159,36 @@ struct ServerTimeoutTests {
             return false
         }
     }
+
+    /// A client that resets the connection while its large response is being written, and one
+    /// that resets mid-body: each connection ends (no task left behind), and the server goes on
+    /// serving others.
+    @Test(arguments: ServerPool.allCases)
+    func aPeerThatResetsEndsItsConnectionOnly(pool: ServerPool) async throws {
+        let big = [UInt8](repeating: 0x62, count: 16 << 20)
+        let server = try await RunningServer.start(on: pool) { request, body, writer in
+            if request.path == "/big" {
+                try await writer.respond(HTTPResponse(status: .ok), body: big)
+            } else {
+                let bytes = try await body.collect(upTo: 1 << 20)
+                try await writer.respond(HTTPResponse(status: .ok), body: bytes.isEmpty ? Array((request.path ?? "").utf8) : bytes)
+            }
+        }
+        let downloader = try await server.connect()
+        try await downloader.send("GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        let uploader = try await server.connect()
+        try await uploader.send("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nsome of it")
+        #expect(try await ServerShutdownTests.eventually { server.server.openConnectionCount == 2 })
+        try await Task.sleep(for: .milliseconds(50))  // the write fills the socket buffers; the body read waits
+        for client in [downloader, uploader] {
+            try client.stream.setLinger(.zero)  // close sends RST
+            client.close()
+        }
+        #expect(try await ServerShutdownTests.eventually { server.server.openConnectionCount == 0 })
+        let next = try await server.connect()
+        try await next.send("GET /still-here HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try await next.response().text == "/still-here")
+        next.close()
+        try await server.stop()
+    }
 }
