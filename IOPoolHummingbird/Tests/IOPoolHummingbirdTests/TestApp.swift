@@ -20,18 +20,18 @@ func withIOPoolApp<Result: Sendable>(
         pool: pool,
         onServerRunning: { addressContinuation.yield($0) })
     let group = ServiceGroup(configuration: .init(services: [pool, app], logger: Logger(label: "hb-test")))
-    let running = Task { try await group.run() }
+    let running = GroupRun(group)
     do {
         var iterator = addresses.makeAsyncIterator()
         guard let address = await iterator.next() else { throw CancellationError() }
         let result = try await body(address)
         await group.triggerGracefulShutdown()
-        try await running.value
+        try await running.waitForEnd(within: .seconds(20))
         return result
     } catch {
         await group.triggerGracefulShutdown()
-        running.cancel()
-        _ = await running.result
+        running.task.cancel()
+        _ = await running.task.result
         throw error
     }
 }
