@@ -5,9 +5,11 @@ public import Logging
 public import ServiceLifecycle
 public import UnixSignals
 
-/// Hummingbird's `Application`, on IOPoolHTTP's server and an ``IOPool/IOThreadPool``: binds one
-/// listener per thread of the pool (`SO_REUSEPORT`; a connection stays on the thread that accepted
-/// it), serves the router there, and shuts down gracefully with its `ServiceGroup`.
+/// Hummingbird's `Application`, on IOPoolHTTP's server and either of IOPool's pools (see
+/// ``IOPoolApplicationPool``): on an ``IOPool/IOThreadPool`` it binds one listener per thread
+/// (`SO_REUSEPORT`; a connection stays on the thread that accepted it), on a
+/// ``IOPool/WorkStealingPool`` one listener; it serves the router there and shuts down gracefully
+/// with its `ServiceGroup`.
 ///
 /// ```swift
 /// let app = IOPoolApplication(router: router, configuration: .init(address: .loopbackIPv4(port: 8080)))
@@ -45,19 +47,19 @@ where Responder.Context: InitializableFromSource<IOPoolRequestContextSource> {
     public var configuration: Configuration
     /// The threads the server runs on. Not owned: the application neither starts nor stops it
     /// (put a pool of your own first in the outer `ServiceGroup`, so it stops after the server).
-    public let pool: IOThreadPool
+    public let pool: IOPoolApplicationPool
     public var services: [any Service]
     public var logger: Logger
     private let onServerRunning: @Sendable (IOPool.SocketAddress) async -> Void
 
     /// - Parameters:
-    ///   - pool: where connections run; ``IOPool/IOThreadPool/default`` (one thread per CPU), as
-    ///     `Application` defaults to NIO's singleton event loop group.
+    ///   - pool: where connections run; by default ``IOPool/IOThreadPool/default`` (one thread per
+    ///     CPU), as `Application` defaults to NIO's singleton event loop group.
     ///   - onServerRunning: called with the bound address (the port chosen for port 0).
     public init(
         responder: Responder,
         configuration: Configuration = .init(),
-        pool: IOThreadPool = .default,
+        pool: IOPoolApplicationPool = .ioThreads(.default),
         services: [any Service] = [],
         onServerRunning: @escaping @Sendable (IOPool.SocketAddress) async -> Void = { _ in },
         logger: Logger? = nil
@@ -73,7 +75,7 @@ where Responder.Context: InitializableFromSource<IOPoolRequestContextSource> {
     public init<Builder: HTTPResponderBuilder>(
         router: Builder,
         configuration: Configuration = .init(),
-        pool: IOThreadPool = .default,
+        pool: IOPoolApplicationPool = .ioThreads(.default),
         services: [any Service] = [],
         onServerRunning: @escaping @Sendable (IOPool.SocketAddress) async -> Void = { _ in },
         logger: Logger? = nil
@@ -92,13 +94,24 @@ where Responder.Context: InitializableFromSource<IOPoolRequestContextSource> {
     /// Binds, serves until the group shuts down gracefully (then lets in-flight requests finish),
     /// and returns once every connection has ended.
     public func run() async throws {
-        let listeners = try pool.listenOnEveryThread(configuration.address, backlog: configuration.backlog)
-        let address = try listeners[0].localAddress
         let server = HTTPServer(
             configuration: configuration.server,
             responder: IOPoolHummingbirdResponder(responder, logger: logger, serverName: configuration.serverName))
+        // Bound here, not in the service, so that a bind error fails `run()` before any service starts.
+        let address: IOPool.SocketAddress
+        let serve: @Sendable () async throws -> Void
+        switch pool {
+        case .ioThreads(let pool):
+            let listeners = try pool.listenOnEveryThread(configuration.address, backlog: configuration.backlog)
+            address = try listeners[0].localAddress
+            serve = { try await server.serve(listeners, on: pool) }
+        case .workStealing(let pool):
+            let listener = try TCPListener.bind(configuration.address, backlog: configuration.backlog)
+            address = try listener.localAddress
+            serve = { try await server.serve(listener, on: pool) }
+        }
         let serverService = ServerService(
-            server: server, listeners: listeners, pool: pool,
+            server: server, serve: serve,
             onServerRunning: { [onServerRunning] in await onServerRunning(address) })
         let group = ServiceGroup(configuration: .init(services: services + [serverService], logger: logger))
         try await group.run()
@@ -115,14 +128,14 @@ where Responder.Context: InitializableFromSource<IOPoolRequestContextSource> {
 /// The server as a `Service`: graceful shutdown of the group is the server's graceful shutdown.
 private struct ServerService: Service {
     let server: HTTPServer
-    let listeners: [TCPListener]
-    let pool: IOThreadPool
+    /// `server.serve` on the bound listeners and the pool.
+    let serve: @Sendable () async throws -> Void
     let onServerRunning: @Sendable () async -> Void
 
     func run() async throws {
         try await withGracefulShutdownHandler {
             await onServerRunning()
-            try await server.serve(listeners, on: pool)
+            try await serve()
         } onGracefulShutdown: {
             server.beginGracefulShutdown()
         }

@@ -1,16 +1,22 @@
-/// `--host H --port P --threads N --server nio|iopool`, parsed by hand: an argument parser
-/// package would be one more dependency to resolve and build for four options.
+/// `--host H --port P --threads N --server nio|iopool --pool io|stealing`, parsed by hand: an
+/// argument parser package would be one more dependency to resolve and build for five options.
 struct BenchServerOptions {
     enum Server: String {
         case nio, iopool
+    }
+
+    /// The pool of `--server iopool` (names as `iopool http-server --pool`).
+    enum Pool: String {
+        case io, stealing
     }
 
     var host = "127.0.0.1"
     var port = 8080
     var threads = 1
     var server = Server.iopool
+    var pool = Pool.io
 
-    static let usage = "usage: hummingbird-bench-server [--host H] [--port P] [--threads N] [--server nio|iopool]"
+    static let usage = "usage: hummingbird-bench-server [--host H] [--port P] [--threads N] [--server nio|iopool] [--pool io|stealing (iopool only)]"
 
     struct UsageError: Error, CustomStringConvertible {
         var description: String
@@ -38,6 +44,11 @@ struct BenchServerOptions {
                     throw UsageError(description: "--server: \(value) is neither nio nor iopool")
                 }
                 self.server = server
+            case "--pool":
+                guard let pool = Pool(rawValue: value) else {
+                    throw UsageError(description: "--pool: \(value) is neither io nor stealing")
+                }
+                self.pool = pool
             default:
                 throw UsageError(description: "unknown option \(option)")
             }

@@ -12,7 +12,8 @@ import ServiceLifecycle
 
 /// TechEmpower plaintext and JSON from one Hummingbird router, on Hummingbird's own server
 /// (`--server nio`: `Application`, N event loops) or on IOPoolHTTP's (`--server iopool`:
-/// `IOPoolApplication`, an IOThreadPool of N threads), for `iopool bench http`. Prints
+/// `IOPoolApplication` on N threads, an IOThreadPool with `--pool io`, the default, or a
+/// WorkStealingPool with `--pool stealing`), for `iopool bench http`. Prints
 /// `listening on HOST:PORT` on stdout once bound; SIGTERM or SIGINT shut it down gracefully, exit 0.
 @main struct HummingbirdBenchServer {
     /// Both send the same `Server` field, so both responses are the same size.
@@ -65,11 +66,20 @@ import ServiceLifecycle
     static func runOnIOPool(_ options: BenchServerOptions, logger: Logger) async throws {
         let hostPart = options.host.contains(":") ? "[\(options.host)]" : options.host
         let address = try SocketAddress("\(hostPart):\(options.port)")
-        let pool = try IOThreadPool(configuration: .init(threadCount: options.threads, threadNamePrefix: "hb-bench-"))
+        let pool: any Service
+        let applicationPool: IOPoolApplicationPool
+        switch options.pool {
+        case .io:
+            let threads = try IOThreadPool(configuration: .init(threadCount: options.threads, threadNamePrefix: "hb-bench-"))
+            (pool, applicationPool) = (threads, .ioThreads(threads))
+        case .stealing:
+            let workers = try WorkStealingPool(configuration: .init(threadCount: options.threads, threadNamePrefix: "hb-bench-"))
+            (pool, applicationPool) = (workers, .workStealing(workers))
+        }
         let app = IOPoolApplication(
             router: buildBenchRouter(context: IOPoolRequestContext.self),
             configuration: .init(address: address, serverName: serverName),
-            pool: pool,
+            pool: applicationPool,
             onServerRunning: { bound in announce(host: options.host, port: Int(bound.port)) },
             logger: logger)
         // The pool first: the group stops it last, after the server has drained.

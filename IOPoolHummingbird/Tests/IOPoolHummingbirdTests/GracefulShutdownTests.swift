@@ -9,13 +9,13 @@ import Testing
 /// IOPoolApplication in a ServiceGroup: the group's graceful shutdown is the server's (stop
 /// accepting, close idle keep-alive connections), and the group returns once it has drained.
 @Suite(.timeLimit(.minutes(1))) struct GracefulShutdownTests {
-    @Test func gracefulShutdownClosesAnIdleKeepAliveConnectionAndTheGroupReturns() async throws {
-        let pool = try IOThreadPool(configuration: .init(threadCount: 1, threadNamePrefix: "hb-shutdown-"))
+    @Test(arguments: TestPool.allCases) func gracefulShutdownClosesAnIdleKeepAliveConnectionAndTheGroupReturns(pool testPool: TestPool) async throws {
+        let (poolService, pool) = try testPool.make(threads: 1, namePrefix: "hb-shutdown-")
         let (addresses, addressContinuation) = AsyncStream.makeStream(of: SocketAddress.self)
         let app = IOPoolApplication(
             router: buildRouter(), configuration: .init(address: .loopbackIPv4(port: 0)), pool: pool,
             onServerRunning: { addressContinuation.yield($0) })
-        let group = ServiceGroup(configuration: .init(services: [pool, app], logger: Logger(label: "hb-test")))
+        let group = ServiceGroup(configuration: .init(services: [poolService, app], logger: Logger(label: "hb-test")))
         let running = GroupRun(group)
         defer { running.task.cancel() }
         var iterator = addresses.makeAsyncIterator()

@@ -29,6 +29,7 @@ import Testing
         router.get("plaintext") { _, _ in "Hello, World!" }
         router.get("users/:id") { _, context in "user \(try context.parameters.require("id", as: Int.self))" }
         router.get("json") { _, _ in Greeting(message: "Hello, World!") }
+        router.get("search") { request, _ in "q=\(request.uri.queryParameters.get("q") ?? "none")" }
         router.post("greetings") { request, context in
             let greeting = try await request.decode(as: Greeting.self, context: context)
             return Greeting(message: greeting.message.uppercased())
@@ -51,8 +52,8 @@ import Testing
         return router
     }
 
-    @Test func routesPathParametersMiddlewareAndJSONAnswerOnOneKeepAliveConnection() async throws {
-        try await withIOPoolApp(Self.makeRouter()) { address in
+    @Test(arguments: TestPool.allCases) func routesPathParametersMiddlewareAndJSONAnswerOnOneKeepAliveConnection(pool: TestPool) async throws {
+        try await withIOPoolApp(Self.makeRouter(), on: pool) { address in
             let client = try await RawHTTPClient(connectingTo: address)
 
             try await client.send("GET /plaintext HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -76,6 +77,9 @@ import Testing
             #expect(json.header("content-type")?.hasPrefix("application/json") == true)
             #expect(try JSONDecoder().decode(Greeting.self, from: Data(json.body)).message == "Hello, World!")
 
+            try await client.send("GET /search?q=swift%20io&page=2 HTTP/1.1\r\nHost: test\r\n\r\n")
+            #expect(try await client.readResponse().text == "q=swift io", "the query reaches the router, decoded")
+
             try await client.send("GET /users/not-a-number HTTP/1.1\r\nHost: test\r\n\r\n")
             #expect(try await client.readResponse().status == 400, "a parameter that is not an Int")
 
@@ -87,8 +91,8 @@ import Testing
         }
     }
 
-    @Test func aHeadRequestGetsTheGetRoutesHeadWithoutItsBody() async throws {
-        try await withIOPoolApp(Self.makeRouter()) { address in
+    @Test(arguments: TestPool.allCases) func aHeadRequestGetsTheGetRoutesHeadWithoutItsBody(pool: TestPool) async throws {
+        try await withIOPoolApp(Self.makeRouter(), on: pool) { address in
             let client = try await RawHTTPClient(connectingTo: address)
             try await client.send("HEAD /plaintext HTTP/1.1\r\nHost: test\r\n\r\n")
             let head = try await client.readResponse(isHead: true)
@@ -100,8 +104,8 @@ import Testing
         }
     }
 
-    @Test func aCodableRequestBodyIsDecodedFromTheConnection() async throws {
-        try await withIOPoolApp(Self.makeRouter()) { address in
+    @Test(arguments: TestPool.allCases) func aCodableRequestBodyIsDecodedFromTheConnection(pool: TestPool) async throws {
+        try await withIOPoolApp(Self.makeRouter(), on: pool) { address in
             let client = try await RawHTTPClient(connectingTo: address)
             let body = #"{"message":"quiet"}"#
             try await client.send(
@@ -119,8 +123,8 @@ import Testing
 
     /// Streamed both ways: the first chunk comes back before the client has sent the second, so
     /// neither the request body nor the response is buffered whole anywhere.
-    @Test func aStreamedRequestBodyIsEchoedInAStreamedResponseChunkByChunk() async throws {
-        try await withIOPoolApp(Self.makeRouter()) { address in
+    @Test(arguments: TestPool.allCases) func aStreamedRequestBodyIsEchoedInAStreamedResponseChunkByChunk(pool: TestPool) async throws {
+        try await withIOPoolApp(Self.makeRouter(), on: pool) { address in
             let client = try await RawHTTPClient(connectingTo: address)
             try await client.send("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
             let head = try await client.readHead()
@@ -143,8 +147,8 @@ import Testing
         }
     }
 
-    @Test func errorsBecomeResponsesAndTheConnectionCarriesOn() async throws {
-        try await withIOPoolApp(Self.makeRouter()) { address in
+    @Test(arguments: TestPool.allCases) func errorsBecomeResponsesAndTheConnectionCarriesOn(pool: TestPool) async throws {
+        try await withIOPoolApp(Self.makeRouter(), on: pool) { address in
             let client = try await RawHTTPClient(connectingTo: address)
             try await client.send("GET /teapot HTTP/1.1\r\nHost: test\r\n\r\n")
             let teapot = try await client.readResponse()
@@ -159,8 +163,8 @@ import Testing
         }
     }
 
-    @Test func pipelinedRequestsAreAnsweredInOrderAcrossThreads() async throws {
-        try await withIOPoolApp(Self.makeRouter(), threads: 2) { address in
+    @Test(arguments: TestPool.allCases) func pipelinedRequestsAreAnsweredInOrderOnTwoThreads(pool: TestPool) async throws {
+        try await withIOPoolApp(Self.makeRouter(), on: pool, threads: 2) { address in
             let client = try await RawHTTPClient(connectingTo: address)
             try await client.send((1...8).map { "GET /users/\($0) HTTP/1.1\r\nHost: test\r\n\r\n" }.joined())
             for id in 1...8 {
@@ -169,8 +173,8 @@ import Testing
         }
     }
 
-    @Test func theReadmeExampleRouterAnswers() async throws {
-        try await withIOPoolApp(buildRouter()) { address in
+    @Test(arguments: TestPool.allCases) func theReadmeExampleRouterAnswers(pool: TestPool) async throws {
+        try await withIOPoolApp(buildRouter(), on: pool) { address in
             let client = try await RawHTTPClient(connectingTo: address)
             try await client.send("GET /hello/Swift HTTP/1.1\r\nHost: test\r\n\r\n")
             let response = try await client.readResponse()

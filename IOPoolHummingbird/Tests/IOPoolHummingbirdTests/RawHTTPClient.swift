@@ -36,6 +36,10 @@ final class RawHTTPClient {
         try await stream.write(Array(text.utf8))
     }
 
+    func send(_ bytes: [UInt8]) async throws {
+        try await stream.write(bytes)
+    }
+
     /// Reads the status line and the fields, leaving the body unread.
     func readHead() async throws -> Response {
         let statusLine = try await line()
