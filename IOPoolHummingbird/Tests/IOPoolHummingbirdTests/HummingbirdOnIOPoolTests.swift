@@ -16,6 +16,7 @@ import Testing
         ) async throws -> Response {
             var response = try await next(request, context)
             response.headers[HTTPField.Name("X-Served-By")!] = "iopool"
+            response.headers[HTTPField.Name("X-Middleware-Thread")!] = currentThreadName()
             return response
         }
     }
@@ -29,6 +30,7 @@ import Testing
         router.get("plaintext") { _, _ in "Hello, World!" }
         router.get("users/:id") { _, context in "user \(try context.parameters.require("id", as: Int.self))" }
         router.get("json") { _, _ in Greeting(message: "Hello, World!") }
+        router.get("thread") { _, _ in currentThreadName() }
         router.get("search") { request, _ in "q=\(request.uri.queryParameters.get("q") ?? "none")" }
         router.post("greetings") { request, context in
             let greeting = try await request.decode(as: Greeting.self, context: context)
@@ -88,6 +90,21 @@ import Testing
 
             try await client.send("DELETE /plaintext HTTP/1.1\r\nHost: test\r\n\r\n")
             #expect([404, 405].contains(try await client.readResponse().status), "no DELETE route")
+        }
+    }
+
+    /// The point of the runtime: no hop to Swift's global executor; the handler and the middleware
+    /// (after awaiting the handler) run on a thread of the application's pool.
+    @Test(arguments: TestPool.allCases) func handlersAndMiddlewareRunOnThePoolsThreads(pool: TestPool) async throws {
+        try await withIOPoolApp(Self.makeRouter(), on: pool, threads: 2) { address in
+            let client = try await RawHTTPClient(connectingTo: address)
+            for _ in 0..<3 {
+                try await client.send("GET /thread HTTP/1.1\r\nHost: test\r\n\r\n")
+                let response = try await client.readResponse()
+                let expected = pool == .ioThreads ? "IOThread \(pool.threadNamePrefix)" : "WorkStealingPool WorkStealingPool(\(pool.threadNamePrefix)*)"
+                #expect(response.text.hasPrefix(expected), "the handler ran on \(response.text)")
+                #expect(response.header("x-middleware-thread")?.hasPrefix(expected) == true)
+            }
         }
     }
 
@@ -184,3 +201,11 @@ import Testing
     }
 }
 
+
+/// Where the caller runs: `IOThread NAME` on an IOThreadPool's thread, `WorkStealingPool NAME` on
+/// a work-stealing worker, `elsewhere` off both (Swift's global executor).
+func currentThreadName() -> String {
+    if let thread = IOThread.current { return "IOThread \(thread.name)" }
+    if let pool = WorkStealingPool.current { return "WorkStealingPool \(pool.name)" }
+    return "elsewhere"
+}

@@ -11,6 +11,9 @@ enum TestPool: String, CaseIterable, Sendable, CustomStringConvertible {
     case ioThreads, workStealing
     var description: String { rawValue }
 
+    /// What `withIOPoolApp` names its pool's threads: a handler can tell where it runs.
+    var threadNamePrefix: String { self == .ioThreads ? "hb-io-" : "hb-ws-" }
+
     /// A pool of `threads` threads of this kind, as a service to list before the app (so it stops
     /// last) and as the app's pool.
     func make(threads: Int, namePrefix: String) throws -> (service: any Service, pool: IOPoolApplicationPool) {
@@ -33,7 +36,7 @@ func withIOPoolApp<Result: Sendable>(
     server: HTTPServer.Configuration = .init(),
     _ body: (SocketAddress) async throws -> Result
 ) async throws -> Result {
-    let (poolService, pool) = try testPool.make(threads: threads, namePrefix: "hb-test-")
+    let (poolService, pool) = try testPool.make(threads: threads, namePrefix: testPool.threadNamePrefix)
     let (addresses, addressContinuation) = AsyncStream.makeStream(of: SocketAddress.self)
     let app = IOPoolApplication(
         router: router,
