@@ -38,6 +38,15 @@ import Testing
         }
         router.get("teapot") { _, _ -> String in throw HTTPError(.badRequest, message: "no tea") }
         router.get("fails") { _, _ -> String in throw Failure() }
+        // Fails after its first part has been written: the response cannot be finished.
+        router.get("fails-midway") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain"],
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "partial"))
+                    throw Failure()
+                })
+        }
         // Each request buffer goes back out as it comes; the trailer counts the bytes.
         router.post("echo") { request, _ in
             Response(
@@ -177,6 +186,42 @@ import Testing
 
             try await client.send("GET /plaintext HTTP/1.1\r\nHost: test\r\n\r\n")
             #expect(try await client.readResponse().text == "Hello, World!")
+        }
+    }
+
+    /// The client must not take a cut-off body for a whole one: no last chunk, and the connection closes.
+    @Test(arguments: TestPool.allCases) func aBodyThatFailsMidwayClosesTheConnectionWithoutALastChunk(pool: TestPool) async throws {
+        try await withIOPoolApp(Self.makeRouter(), on: pool) { address in
+            let client = try await RawHTTPClient(connectingTo: address)
+            try await client.send("GET /fails-midway HTTP/1.1\r\nHost: test\r\n\r\n")
+            var received: [UInt8] = []
+            for _ in 0..<100 {
+                let bytes = try await withTimeout(.seconds(10)) { try await client.reader.read(maxBytes: 4096) }
+                if bytes.isEmpty { break }
+                received += bytes
+            }
+            let text = String(decoding: received, as: UTF8.self)
+            #expect(!text.contains("\r\n0\r\n\r\n"), "no last chunk after a failed body: \(text.debugDescription)")
+            #expect(!text.contains("Content-Length: 7"), "not framed as if complete")
+            #expect(try await client.reader.read(maxBytes: 1) == [], "the connection closed")
+        }
+    }
+
+    /// curl's and most HTTP clients' way to upload: the head, then the body only after `100 Continue`,
+    /// which the server sends when the route first reads the body.
+    @Test(arguments: TestPool.allCases) func aCodableUploadWaitingFor100ContinueGetsItFromTheRoute(pool: TestPool) async throws {
+        try await withIOPoolApp(Self.makeRouter(), on: pool) { address in
+            let client = try await RawHTTPClient(connectingTo: address)
+            let body = #"{"message":"later"}"#
+            try await client.send(
+                "POST /greetings HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                    + "Expect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            let interim = try await client.readHead()
+            #expect(interim.status == 100)
+            try await client.send(body)
+            let response = try await client.readResponse()
+            #expect(response.status == 200)
+            #expect(try JSONDecoder().decode(Greeting.self, from: Data(response.body)).message == "LATER")
         }
     }
 

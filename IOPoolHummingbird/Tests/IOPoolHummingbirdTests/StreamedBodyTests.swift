@@ -147,6 +147,25 @@ import Testing
         }
     }
 
+    /// HTTP/1.0 has no chunked coding: a streamed body of unstated length ends with the connection.
+    @Test(arguments: TestPool.allCases) func toAnHTTP10ClientAStreamedResponseEndsWithTheConnection(pool: TestPool) async throws {
+        try await Self.withApp(on: pool) { address, _, _ in
+            let client = try await RawHTTPClient(connectingTo: address)
+            try await client.send("GET /pattern/3/1000 HTTP/1.0\r\n\r\n")
+            var received: [UInt8] = []
+            for _ in 0..<1000 {
+                let bytes = try await withTimeout(.seconds(10)) { try await client.reader.read(maxBytes: 64 * 1024) }
+                if bytes.isEmpty { break }
+                received += bytes
+            }
+            let headEnd = try #require(received.indices.first { Array(received[$0...].prefix(4)) == Array("\r\n\r\n".utf8) })
+            let head = String(decoding: received[..<headEnd], as: UTF8.self).lowercased()
+            #expect(head.hasPrefix("http/1.") && head.contains(" 200 "))
+            #expect(!head.contains("transfer-encoding"), "no chunked coding for HTTP/1.0")
+            #expect(Array(received[(headEnd + 4)...]) == Self.pattern(0..<3000))
+        }
+    }
+
     /// The client reads nothing past the head, so the handler's writes must stall once the socket
     /// buffers are full (a few MiB on loopback), far short of the 64 MiB body; then every byte comes.
     @Test(arguments: TestPool.allCases) func aStreamedResponseWaitsForASlowClient(pool: TestPool) async throws {
