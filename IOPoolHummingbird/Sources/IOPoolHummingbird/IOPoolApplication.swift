@@ -99,20 +99,19 @@ where Responder.Context: InitializableFromSource<IOPoolRequestContextSource> {
             responder: IOPoolHummingbirdResponder(responder, logger: logger, serverName: configuration.serverName))
         // Bound here, not in the service, so that a bind error fails `run()` before any service starts.
         let address: IOPool.SocketAddress
-        let serve: @Sendable () async throws -> Void
+        let http: HTTPService
         switch pool {
         case .ioThreads(let pool):
             let listeners = try pool.listenOnEveryThread(configuration.address, backlog: configuration.backlog)
             address = try listeners[0].localAddress
-            serve = { try await server.serve(listeners, on: pool) }
+            http = HTTPService(server, listeners: listeners, on: pool)
         case .workStealing(let pool):
             let listener = try TCPListener.bind(configuration.address, backlog: configuration.backlog)
             address = try listener.localAddress
-            serve = { try await server.serve(listener, on: pool) }
+            http = HTTPService(server, listener: listener, on: pool)
         }
         let serverService = ServerService(
-            server: server, serve: serve,
-            onServerRunning: { [onServerRunning] in await onServerRunning(address) })
+            http: http, onServerRunning: { [onServerRunning] in await onServerRunning(address) })
         let group = ServiceGroup(configuration: .init(services: services + [serverService], logger: logger))
         try await group.run()
     }
@@ -125,19 +124,14 @@ where Responder.Context: InitializableFromSource<IOPoolRequestContextSource> {
     }
 }
 
-/// The server as a `Service`: graceful shutdown of the group is the server's graceful shutdown.
+/// IOPoolHTTP's `HTTPService` (graceful shutdown of the group is the server's), announcing the
+/// bound address first as `Application`'s `onServerRunning` does.
 private struct ServerService: Service {
-    let server: HTTPServer
-    /// `server.serve` on the bound listeners and the pool.
-    let serve: @Sendable () async throws -> Void
+    let http: HTTPService
     let onServerRunning: @Sendable () async -> Void
 
     func run() async throws {
-        try await withGracefulShutdownHandler {
-            await onServerRunning()
-            try await serve()
-        } onGracefulShutdown: {
-            server.beginGracefulShutdown()
-        }
+        await onServerRunning()
+        try await http.run()
     }
 }
