@@ -31,13 +31,16 @@ final class RunningServer: Sendable {
             let pool = try IOThreadPool(configuration: .init(threadCount: threads))
             let listeners = try pool.listenOnEveryThread(.loopbackIPv4(port: 0))
             let address = try listeners[0].localAddress
-            let serving = Task { try await server.serve(listeners, on: pool) }
+            // `serve` runs on the pool, not on Swift's global executor: in the whole suite other
+            // tests can keep its two threads busy for seconds, and the accept loops would not
+            // start until then (connections would wait in the backlog, answered late).
+            let serving = try pool.spawn { try await server.serve(listeners, on: pool) }
             return RunningServer(server: server, address: address, serving: serving) { await pool.shutdown() }
         case .workStealing:
             let pool = try WorkStealingPool(configuration: .init(threadCount: threads))
             let listener = try TCPListener.bind(.loopbackIPv4(port: 0))
             let address = try listener.localAddress
-            let serving = Task { try await server.serve(listener, on: pool) }
+            let serving = try pool.spawn { try await server.serve(listener, on: pool) }
             return RunningServer(server: server, address: address, serving: serving) { await pool.shutdown() }
         }
     }

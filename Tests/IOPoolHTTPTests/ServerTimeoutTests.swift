@@ -32,10 +32,10 @@ struct ServerTimeoutTests {
     func aHeadThatTricklesInPastTheHeaderTimeoutGets408(pool: ServerPool) async throws {
         let server = try await RunningServer.start(on: pool, configuration: Self.configuration(header: .milliseconds(300)), Self.echo)
         let client = try await server.connect()
-        let started = ContinuousClock.now
-        // Slowloris: a byte every 50 ms keeps each read short, but the head as a whole is late.
+        // Slowloris: a byte every 50 ms keeps each read short, and the head never ends. Only the
+        // header timeout can answer it (without it, this waits for the test's time limit).
         let trickle = Task {
-            for byte in "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ".utf8 + Array(repeating: UInt8(ascii: "s"), count: 100) {
+            for byte in "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ".utf8 + Array(repeating: UInt8(ascii: "s"), count: 300) {
                 try await client.send([byte])
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -44,7 +44,6 @@ struct ServerTimeoutTests {
         trickle.cancel()
         #expect(response.status == 408)
         #expect(response.closes)
-        #expect(ContinuousClock.now - started < .seconds(5))  // the whole head would take 6.6 s
         #expect(try await client.isClosed())
         try await server.stop()
     }
