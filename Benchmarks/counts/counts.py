@@ -19,19 +19,18 @@ Output: a table per server on stdout, and one line `counts-json: {...}` (also --
 Exit status: 0 ok (and within budget), 1 a run failed or a tool is missing, 3 over budget.
 """
 import argparse
-import glob
 import json
 import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 
+from countlib import (REPO, Failure, callgrind_window, compile_c, compile_sigsuspend_shim, drive,
+                      log, need_tool, parse_dump, perf_window, read, strip_debug_copies,
+                      summarize)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 BASELINE = os.path.join(REPO, "Benchmarks", "echo-baseline")
 
 # A regression is a measured figure above budget * (1 + TOLERANCE). Issue 11: 10%, as NIO's
@@ -57,28 +56,6 @@ SERVERS = {
 }
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-class Failure(Exception):
-    pass
-
-
-def need_tool(name):
-    path = shutil.which(name)
-    if not path:
-        raise Failure(f"'{name}' is not installed (or not on PATH); the counts need it")
-    return path
-
-
-def run_checked(cmd, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if r.returncode != 0:
-        raise Failure(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return r.stdout
-
-
 # ---------------------------------------------------------------------------------------------
 # Tools: the C programs, and an iopool that valgrind 3.19 can read.
 
@@ -97,12 +74,9 @@ class Tools:
         self.client = os.path.join(work, "pingpong_client")
         self.c_server = os.path.join(work, "c_epoll_echo")
         self.shim = os.path.join(work, "sigsuspend_shim.so")
-        run_checked([cc, "-O2", "-Wall", "-Wextra", "-o", self.client,
-                     os.path.join(BASELINE, "pingpong_client.c")])
-        run_checked([cc, "-O2", "-Wall", "-Wextra", "-o", self.c_server,
-                     os.path.join(BASELINE, "c_epoll_echo.c")])
-        run_checked([cc, "-O2", "-Wall", "-Wextra", "-shared", "-fPIC", "-o", self.shim,
-                     os.path.join(HERE, "sigsuspend_shim.c")])
+        compile_c(cc, self.client, os.path.join(BASELINE, "pingpong_client.c"))
+        compile_c(cc, self.c_server, os.path.join(BASELINE, "c_epoll_echo.c"))
+        compile_sigsuspend_shim(cc, work)
         self.binary = os.path.abspath(binary)
         self.stripped_dir = None
         if any(s != "c" for s in servers):
@@ -110,34 +84,8 @@ class Tools:
                 raise Failure(f"{self.binary} is not an executable; build it first "
                               "(swift build -c release --package-path CLI --product iopool)")
             if want_callgrind:
-                self.stripped_dir = self.strip_debug_copies()
-
-    def strip_debug_copies(self):
-        """valgrind 3.19 stops on Swift 6.3's DWARF 5 ("unhandled dwarf2 abbrev form code 0x25").
-        Copy the binary, and every library it loads that carries DWARF, with `objcopy
-        --strip-debug` (symbols stay, so callgrind still names functions), and load the copies
-        through LD_LIBRARY_PATH. That works because the binary's search path is a DT_RUNPATH,
-        which LD_LIBRARY_PATH overrides (a DT_RPATH would win over it; we refuse that case)."""
-        d = os.path.join(self.work, "stripped")
-        os.makedirs(d)
-        dyn = run_checked(["readelf", "-d", self.binary]) if shutil.which("readelf") else ""
-        copies = [(self.binary, os.path.join(d, os.path.basename(self.binary)))]
-        for lib, path in ldd(self.binary).items():
-            if has_debug_info(path):
-                copies.append((path, os.path.join(d, lib)))
-        if len(copies) > 1 and "(RPATH)" in dyn:
-            raise Failure(f"{self.binary} has a DT_RPATH, which wins over LD_LIBRARY_PATH; the "
-                          "stripped library copies would not be loaded")
-        for src, dst in copies:
-            run_checked(["objcopy", "--strip-debug", src, dst])
-        self.stripped_binary = copies[0][1]
-        # Check that the copies are the ones the loader picks.
-        loaded = ldd(self.stripped_binary, {"LD_LIBRARY_PATH": d})
-        for _, dst in copies[1:]:
-            if loaded.get(os.path.basename(dst)) != dst:
-                raise Failure(f"the loader does not pick the stripped copy {dst}: {loaded}")
-        log(f"counts: stripped copies for valgrind: {', '.join(os.path.basename(c[1]) for c in copies)}")
-        return d
+                self.stripped_dir = os.path.join(self.work, "stripped")
+                self.stripped_binary = strip_debug_copies(self.binary, self.stripped_dir)
 
     def server_command(self, name, for_valgrind):
         if name == "c":
@@ -153,108 +101,12 @@ class Tools:
         return cmd, env
 
 
-def ldd(binary, extra_env=None):
-    env = dict(os.environ, **(extra_env or {}))
-    out = run_checked(["ldd", binary], env=env)
-    libs = {}
-    for line in out.splitlines():
-        m = re.match(r"\s*(\S+) => (/\S+)", line)
-        if m:
-            libs[m.group(1)] = m.group(2)
-    return libs
-
-
-def has_debug_info(path):
-    out = subprocess.run(["readelf", "-S", "-W", path], capture_output=True, text=True).stdout
-    return ".debug_info" in out
-
-
-# ---------------------------------------------------------------------------------------------
-# One run: a server, the client, and the window between the client's markers.
-
-class Server:
-    """Starts PREFIX + COMMAND with stdout in a file, waits for "listening on 127.0.0.1:PORT"."""
-
-    def __init__(self, work, tag, command, env, prefix, timeout):
-        self.out = os.path.join(work, f"{tag}.server.out")
-        self.err = os.path.join(work, f"{tag}.server.err")
-        with open(self.out, "w") as o, open(self.err, "w") as e:
-            self.proc = subprocess.Popen(prefix + command, stdout=o, stderr=e,
-                                         env=dict(os.environ, **env), start_new_session=True)
-        deadline = time.monotonic() + timeout
-        self.port = None
-        while time.monotonic() < deadline:
-            m = re.search(r"^listening on 127\.0\.0\.1:(\d+)", read(self.out), re.M)
-            if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.stop(1)
-        raise Failure(f"server did not print 'listening on' within {timeout} s: "
-                      f"{' '.join(prefix + command)}\n{read(self.err)[-3000:]}")
-
-    def stop(self, timeout, target=None):
-        """SIGTERM to `target` (default: the process we started), then SIGKILL to our process's
-        session after `timeout` s. Only processes we started are signalled."""
-        if self.proc.poll() is None:
-            try:
-                os.kill(target or self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        return self.proc.returncode
-
-
-def only_child(pid):
-    """The one child of `pid`, or None (then the caller signals `pid` itself)."""
-    kids = read(f"/proc/{pid}/task/{pid}/children").split()
-    return int(kids[0]) if len(kids) == 1 else None
-
-
-def read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
-def drive(tools, port, connections, warmup, seconds, on_start, on_end, timeout):
-    """Runs the client; calls on_start()/on_end() when it prints measure-start/measure-end.
-    Returns the client's JSON (messages completed between the two markers)."""
+def drive_pingpong(tools, port, connections, warmup, seconds, on_start, on_end, timeout):
+    """Runs the C ping-pong client; calls on_start()/on_end() when it prints measure-start/
+    measure-end. Returns the client's JSON (messages completed between the two markers)."""
     cmd = ["taskset", "-c", str(tools.client_cpu), tools.client, "--port", str(port), "--connections",
            str(connections), "--size", "64", "--warmup", str(warmup), "--seconds", str(seconds)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lag = {}
-    try:
-        for line in proc.stderr:
-            line = line.strip()
-            if line == "measure-start":
-                t = time.monotonic()
-                on_start()
-                lag["start_s"] = time.monotonic() - t
-            elif line == "measure-end":
-                t = time.monotonic()
-                on_end()
-                lag["end_s"] = time.monotonic() - t
-            elif line:
-                log(f"client: {line}")
-        out, _ = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    if proc.returncode != 0 or "start_s" not in lag or "end_s" not in lag:
-        raise Failure(f"client failed (exit {proc.returncode}): {' '.join(cmd)}")
-    result = json.loads(out.strip().splitlines()[-1])
-    result["control_lag"] = lag
-    return result
+    return drive(cmd, on_start, on_end, timeout)
 
 
 # The libc functions through which each server sends an echo. Under callgrind the messages of the
@@ -273,27 +125,13 @@ def callgrind_run(tools, work, tag, name, connections, warmup, seconds):
     and dumped at its measure-end (callgrind_control -z / -d). Ir is the dump's total (all
     threads); messages are the echo sends in the dump (ECHO_SEND_FUNCTIONS)."""
     command, env = tools.server_command(name, for_valgrind=True)
-    cg_out = os.path.join(work, f"{tag}.cg")
     if name != "c":
         env["LD_PRELOAD"] = tools.shim
-    prefix = ["taskset", "-c", str(tools.server_cpu), "valgrind", "--tool=callgrind", f"--callgrind-out-file={cg_out}"]
-    server = Server(work, tag, command, env, prefix, timeout=120)
-    pid = str(server.proc.pid)  # taskset and valgrind exec: this is the server's PID
-
-    def control(flag):
-        r = subprocess.run(["callgrind_control", flag, pid], capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise Failure(f"callgrind_control {flag} {pid} failed: {r.stdout}{r.stderr}")
-
-    try:
-        client = drive(tools, server.port, connections, warmup, seconds,
-                       lambda: control("-z"), lambda: control("-d"), timeout=60)
-    finally:
-        server.stop(30)
-    dumps = sorted(p for p in glob.glob(cg_out + ".*") if re.search(r"\.\d+$", p))
-    if not dumps:
-        raise Failure(f"callgrind wrote no dump for {tag}: {read(server.err)[-3000:]}")
-    ir, calls = parse_dump(dumps[0], ECHO_SEND_FUNCTIONS[name])
+    dump, client = callgrind_window(
+        work, tag, command, env, tools.server_cpu,
+        lambda port, start, end: drive_pingpong(tools, port, connections, warmup, seconds, start, end,
+                                                timeout=60))
+    ir, calls = parse_dump(dump, ECHO_SEND_FUNCTIONS[name])
     msgs = sum(calls.values())
     client_msgs = client["messages"]
     # A cross-check: the two counts cover windows that differ only by the control lags.
@@ -305,92 +143,22 @@ def callgrind_run(tools, work, tag, name, connections, warmup, seconds):
             "client_messages": client_msgs}
 
 
-def parse_dump(path, functions):
-    """The dump's total Ir, and the calls to each of `functions` (by name, from any caller).
-    Callgrind's format compresses names: `cfn=(id) name` the first time, `cfn=(id)` after, with
-    one id space shared with `fn=`; a `calls=N ...` line follows the `cfn=` it counts."""
-    ir, names, calls, callee = None, {}, {f: 0 for f in functions}, None
-    with open(path, errors="replace") as f:
-        for line in f:
-            if line.startswith(("fn=", "cfn=")):
-                m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
-                if m:
-                    if m.group(2) is not None:
-                        names[m.group(1)] = m.group(2)
-                    if line.startswith("cfn="):
-                        callee = names.get(m.group(1))
-            elif line.startswith("calls=") and callee in calls:
-                calls[callee] += int(line[6:].split()[0])
-            elif ir is None and line.startswith(("summary:", "totals:")):
-                ir = int(line.split()[1])
-    if ir is None:
-        raise Failure(f"no 'summary:' line in {path}")
-    return ir, calls
-
-
 def perf_run(tools, work, tag, name, connections, warmup, seconds):
     """Syscalls per message: the server runs natively under `perf stat` (so every thread it ever
     starts is counted, inherit), with the counters disabled (-D -1) until measure-start and
     disabled again at measure-end, through perf's control FIFO (a write and an ack: ~ms)."""
     command, env = tools.server_command(name, for_valgrind=False)
-    ctl, ack = os.path.join(work, f"{tag}.ctl"), os.path.join(work, f"{tag}.ack")
-    os.mkfifo(ctl)
-    os.mkfifo(ack)
-    out = os.path.join(work, f"{tag}.perf")
-    events = ["-e", "raw_syscalls:sys_enter"]
-    for kind in SYSCALL_KINDS:
-        events += ["-e", f"syscalls:sys_enter_{kind}"]
-    prefix = ["perf", "stat", "-x", ",", "-o", out, "-D", "-1", "--control", f"fifo:{ctl},{ack}"] + \
-        events + ["--", "taskset", "-c", str(tools.server_cpu)]
-    # perf opens the FIFOs when it starts; open ours without blocking on it (O_RDWR never blocks).
-    ctl_fd = os.open(ctl, os.O_RDWR)
-    ack_fd = os.open(ack, os.O_RDWR)
-    server = Server(work, tag, command, env, prefix, timeout=30)
-
-    def control(cmd):
-        os.write(ctl_fd, (cmd + "\n").encode())
-        reply = b""
-        while b"\n" not in reply:  # perf writes "ack\n" and a NUL
-            reply += os.read(ack_fd, 64)
-        if reply.strip(b"\0\n") != b"ack":
-            raise Failure(f"perf control '{cmd}': unexpected reply {reply!r}")
-
-    try:
-        client = drive(tools, server.port, connections, warmup, seconds,
-                       lambda: control("enable"), lambda: control("disable"), timeout=60)
-    finally:
-        # The server is perf's child (taskset execs it). SIGTERM goes to the server: perf then
-        # sees its workload exit and writes the counts (a SIGTERM to perf would kill perf first).
-        server.stop(15, target=only_child(server.proc.pid))
-        os.close(ctl_fd)
-        os.close(ack_fd)
-    counts = {}
-    for line in read(out).splitlines():
-        fields = line.split(",")
-        if len(fields) < 3 or line.startswith("#"):
-            continue
-        m = re.match(r"(raw_syscalls:sys_enter|syscalls:sys_enter_(\w+))$", fields[2])
-        if not m:
-            continue
-        if not fields[0].isdigit():
-            raise Failure(f"perf could not count {fields[2]}: {line}")
-        counts["total" if m.group(2) is None else m.group(2)] = int(fields[0])
-    if "total" not in counts:
-        raise Failure(f"no counts in perf's output {out}:\n{read(out)}")
+    counts, client = perf_window(
+        work, tag, command, env, tools.server_cpu, SYSCALL_KINDS,
+        lambda port, start, end: drive_pingpong(tools, port, connections, warmup, seconds, start, end,
+                                                timeout=60))
     msgs = client["messages"]
-    counts["other"] = counts["total"] - sum(counts.get(k, 0) for k in SYSCALL_KINDS)
     return {"messages": msgs, "window_s": seconds, "counts": counts,
             "per_msg": {k: v / msgs for k, v in counts.items()}}
 
 
 # ---------------------------------------------------------------------------------------------
 # Summaries, the table and the budget.
-
-def summarize(values):
-    mean = sum(values) / len(values)
-    return {"mean": mean, "min": min(values), "max": max(values),
-            "spread": (max(values) - min(values)) / mean if mean else 0.0, "runs": values}
-
 
 def measure(tools, work, args):
     results = []
