@@ -74,8 +74,12 @@ public final class HTTPResponseWriter {
     /// when the connection next waits for input, together with other pipelined responses.
     public nonisolated(nonsending) func respond(_ response: HTTPResponse, body: some Collection<UInt8> = [UInt8]()) async throws {
         guard case .idle = state else { throw HTTPServerError.responseAlreadyStarted }
-        let sendsBody = Self.statusAllowsBody(response.status) && !isHead
-        appendHead(response, framing: Self.statusAllowsBody(response.status) ? .length(remaining: body.count) : .none)
+        // Read once: swift-http-types' `status` getter parses the `:status` field each time
+        // (about 300 instructions; it was read 3 times per response).
+        let status = response.status
+        let allowsBody = Self.statusAllowsBody(status)
+        appendHead(response, status: status, framing: allowsBody ? .length(remaining: body.count) : .none)
+        let sendsBody = allowsBody && !isHead
         if sendsBody { connection.output.append(contentsOf: body) }
         state = .finished
         if connection.output.count >= HTTPConnection.flushThreshold { try await connection.flush() }
@@ -87,8 +91,9 @@ public final class HTTPResponseWriter {
     /// ``flush()``).
     public nonisolated(nonsending) func writeHead(_ response: HTTPResponse) async throws {
         guard case .idle = state else { throw HTTPServerError.responseAlreadyStarted }
+        let status = response.status
         let framing: Framing
-        if !Self.statusAllowsBody(response.status) {
+        if !Self.statusAllowsBody(status) {
             framing = .none
         } else if let length = response.headerFields[.contentLength] {
             guard let count = Int(length), count >= 0, length.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
@@ -101,7 +106,7 @@ public final class HTTPResponseWriter {
         } else {
             framing = .chunked
         }
-        appendHead(response, framing: framing)
+        appendHead(response, status: status, framing: framing)
         state = .streaming(isHead ? .none : framing)
     }
 
@@ -173,12 +178,12 @@ public final class HTTPResponseWriter {
     // MARK: The head
 
     /// Appends the status line and fields, with the framing, `Date` and `Connection` fields.
-    private func appendHead(_ response: HTTPResponse, framing: Framing) {
+    private func appendHead(_ response: HTTPResponse, status: HTTPResponse.Status, framing: Framing) {
         var closes = !keepAlive || connection.mustClose || connection.registry.isDraining
         var output = connection.output
         connection.output = []  // unique: appends below do not copy
-        if body.isAwaitingContinue && response.status.kind != .informational {
-            if response.status.kind == .successful {
+        if body.isAwaitingContinue && status.kind != .informational {
+            if status.kind == .successful {
                 // The responder accepts the request before reading its body (a streamed echo,
                 // say): the client gets its `100 Continue` now, before the final head (a 1xx
                 // after it would be read as body), and sends the body, which can be read or
@@ -191,7 +196,7 @@ public final class HTTPResponseWriter {
                 closes = true
             }
         }
-        Self.appendStatusLine(response.status, to: &output)
+        Self.appendStatusLine(status, to: &output)
         var hasDate = false
         for field in response.headerFields {
             switch field.name {
@@ -221,7 +226,7 @@ public final class HTTPResponseWriter {
         case .chunked:
             output.append(contentsOf: Self.chunkedField)
         case .none:
-            if response.status == .notModified, let length = response.headerFields[.contentLength] {
+            if status == .notModified, let length = response.headerFields[.contentLength] {
                 output.append(contentsOf: Self.contentLengthPrefix)
                 output.append(contentsOf: length.utf8)
                 output.append(contentsOf: Self.crlf)
@@ -242,7 +247,7 @@ public final class HTTPResponseWriter {
     /// A response the server writes for the responder: 500 after a failure, say.
     func appendError(_ status: HTTPResponse.Status, reason: String?) {
         let text = Array("\(status.code) \(status.reasonPhrase)\(reason.map { ": \($0)" } ?? "")\n".utf8)
-        appendHead(HTTPResponse(status: status, headerFields: [.contentType: "text/plain; charset=utf-8"]), framing: .length(remaining: text.count))
+        appendHead(HTTPResponse(status: status, headerFields: [.contentType: "text/plain; charset=utf-8"]), status: status, framing: .length(remaining: text.count))
         if !isHead { connection.output.append(contentsOf: text) }
         state = .finished
     }
