@@ -127,6 +127,10 @@ struct TechEmpowerResponder: HTTPResponder {
 
     /// The route of a request target's path, its query (after `?`) ignored.
     static func route(of target: String) -> TechEmpowerRoute? {
+        // The benchmark's exact targets first: a string comparison, where the search for a `?`
+        // (a generic scan of the UTF-8 view) cost about 340 instructions per request.
+        if target == TechEmpowerRoute.plaintext.path { return .plaintext }
+        if target == TechEmpowerRoute.json.path { return .json }
         let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
         return TechEmpowerRoute.allCases.first { path == $0.path }
     }

@@ -27,8 +27,10 @@ public final class HTTPRequestBody: AsyncSequence {
         case complete
     }
 
-    private var framing: Framing
-    private var continueSent: Bool
+    // Unchecked exclusivity, as the connection's state (`HTTPConnection`): the body is not
+    // `Sendable`, so only the request's task uses it.
+    @exclusivity(unchecked) private var framing: Framing
+    @exclusivity(unchecked) private var continueSent: Bool
     /// The trailer fields of a chunked body, once it has been read to its end.
     public private(set) var trailers: HTTPFields?
 

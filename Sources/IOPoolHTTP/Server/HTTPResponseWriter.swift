@@ -47,7 +47,9 @@ public final class HTTPResponseWriter {
         case untilClose
     }
 
-    private var state = State.idle
+    /// Unchecked exclusivity, as the connection's state (`HTTPConnection`): the writer is not
+    /// `Sendable`, so only the request's task uses it.
+    @exclusivity(unchecked) private var state = State.idle
 
     init(connection: HTTPConnection, version: HTTPVersion, isHead: Bool, keepAlive: Bool, body: HTTPRequestBody) {
         self.connection = connection
