@@ -191,9 +191,22 @@ struct SocketOptionTests {
         let first = try TCPListener.bind(.loopbackIPv4(port: 0)), second = try TCPListener.bind(.loopbackIPv4(port: 0))
         defer { first.close(); second.close() }
         // Three consecutive free descriptor numbers (two passed, as systemd passes them from 3, and
-        // one announced but not open).
-        var base: CInt = 700
-        while (0..<3).contains(where: { fcntl(base + $0, F_GETFD) != -1 }) { base += 3 }
+        // one announced but not open), at the top of the descriptor limit: the kernel hands out
+        // the lowest free number, so tests running beside this one (a few thousand sockets each)
+        // never reach them. Low numbers (the first free ones above 700, as this test took before)
+        // raced them: between the check and `dup2`, another test's socket could take the number,
+        // and `dup2` then failed with EBUSY, or silently closed that socket.
+        // The soft limit is raised to the hard one first (as the tests that open thousands of
+        // sockets do), so that no later raise can bring their numbers up to these.
+        var limit = rlimit()
+        #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            #expect(setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        }
+        var base = CInt(clamping: min(limit.rlim_cur, 1 << 16)) - 8
+        #expect(base > 700, "RLIMIT_NOFILE \(limit.rlim_cur) leaves no room above the descriptors tests open")
+        while (0..<3).contains(where: { fcntl(base + $0, F_GETFD) != -1 }) { base -= 3 }
         try first.withUnsafeFileDescriptor { #expect(dup2($0, base) == base) }
         try second.withUnsafeFileDescriptor { #expect(dup2($0, base + 1) == base + 1) }
         defer { close(base); close(base + 1) }
