@@ -341,4 +341,23 @@ struct ServerProtocolTests {
         client.close()
         try await server.stop()
     }
+
+    /// A trailer field longer than the connection's 4 KiB input buffer (the trailer section's
+    /// limit is the head's, 64 KiB): the buffer grows for it as it does for a large head. (It
+    /// did not: the body's read returned without reading, and the decoder asked again, in a
+    /// loop that never suspended and held the connection's thread.)
+    @Test(arguments: ServerPool.allCases)
+    func aTrailerLongerThanTheInputBufferIsRead(pool: ServerPool) async throws {
+        let server = try await RunningServer.start(on: pool) { _, body, writer in
+            let bytes = try await body.collect(upTo: 1 << 20)
+            let trailer = body.trailers?[HTTPField.Name("X-Long")!] ?? ""
+            try await writer.respond(HTTPResponse(status: .ok), body: Array("\(bytes.count) \(trailer.utf8.count)".utf8))
+        }
+        let client = try await server.connect()
+        let long = String(repeating: "t", count: 10_000)
+        try await client.send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Long: \(long)\r\n\r\n")
+        #expect(try await client.response().text == "3 10000")
+        client.close()
+        try await server.stop()
+    }
 }

@@ -124,7 +124,7 @@ final class HTTPConnection {
             try await flush()
             let isIdle = bufferedByteCount == 0
             if isIdle && registry.isDraining { return nil }
-            makeRoomForHead()
+            makeRoom()
             let deadline: IOClock.Instant
             if isIdle {
                 deadline = waitDeadline(after: timeouts.idle)
@@ -158,9 +158,10 @@ final class HTTPConnection {
     }
 
     /// Makes the free space after `end` non-empty: moves the unconsumed bytes to the front, or
-    /// grows the buffer when they fill it (the head parser refuses a head over its limit, so the
-    /// buffer never grows past about that).
-    private func makeRoomForHead() {
+    /// grows the buffer when they fill it. What stays unconsumed is a head, or a chunk-size or
+    /// trailer line, and the head parser and the chunked decoder refuse those over
+    /// ``HTTPRequestLimits/maxHeaderBytes``, so the buffer never grows past about twice that.
+    private func makeRoom() {
         if end < storage.count { return }
         if start > 0 {
             moveToFront()
@@ -183,8 +184,7 @@ final class HTTPConnection {
     /// Reads more input for a request body: at least one byte, or 0 at end of file. Throws
     /// ``HTTPServerError/bodyTimedOut`` when the client sends nothing for the body timeout.
     nonisolated(nonsending) func readMoreBody() async throws -> Int {
-        if end == storage.count { moveToFront() }
-        if end == storage.count { return storage.count }  // cannot happen: callers consume first
+        makeRoom()
         try await flush()  // a `100 Continue`, or a response streamed while the body arrives
         control.arm(.body, until: waitDeadline(after: timeouts.body))
         let count: Int
