@@ -79,10 +79,15 @@ public final class HTTPServer: Sendable {
     /// One accept loop per thread of `pool`, `listeners[i]` on `pool.threads[i]` (from
     /// ``IOThreadPool/listenOnEveryThread(_:backlog:)``), each connection on the thread that
     /// accepted it.
+    ///
+    /// - Throws: ``IOError`` with `EINVAL` if `listeners.count` is not the pool's thread count
+    ///   (nothing is served, and the listeners stay open and the caller's); else what `serve` throws.
     public func serve(_ listeners: [TCPListener], on pool: IOThreadPool) async throws {
-        precondition(
-            listeners.count == pool.threads.count,
-            "HTTPServer.serve(_:on:) needs one listener per thread (\(pool.threads.count)), got \(listeners.count): use listenOnEveryThread")
+        guard listeners.count == pool.threads.count else {
+            throw IOError(
+                errno: .invalidArgument, operation: "HTTPServer.serve(_:on:)",
+                detail: "needs one listener per thread (\(pool.threads.count)), got \(listeners.count): use listenOnEveryThread")
+        }
         try await serving(listeners) {
             var loops: [Task<Void, any Error>] = []
             for (thread, listener) in zip(pool.threads, listeners) {
