@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real HTTP clients that Tests/IOPoolHTTPTests/RealClient*Tests.swift run: curl, wrk,
 # h2load (Debian's nghttp2-client), python3 with h11. Those tests fail (they do not skip) when a
-# tool is missing, so .ci/run calls this before `swift test`.
+# tool is missing, so .ci/run calls this before the CLI's tests (HTTPBenchTests run wrk) and `swift test`.
 # Idempotent and quick when everything is there (no apt-get update then): about 0.1 s.
 # Needs root or sudo for apt-get; pip installs h11 for the python3 on PATH (the one the tests run).
 set -euo pipefail
