@@ -1,44 +1,34 @@
 import CIOPoolShims
 
-/// The tasks started by `spawn` that are running now: each one's `TaskIOCancellation` scope by task
-/// address, in 64 independently locked shards (so that workers starting, ending and waiting in
-/// different tasks rarely meet on a lock). Others find there, from the task:
-/// - its I/O cancellation scope, for its own waits (`TaskIOCancellation.forCurrentTask`, behind a
-///   per-socket cache), in place of a task-local (`TaskLocal.withValue` costs four
-///   `swift_task_switch` per task);
-/// - its handle and its pool's `TaskAccounting` (held by the scope), for an immediate shutdown to
-///   cancel it.
+/// The tasks started by `spawn` that are running now: each one's `TaskIOCancellation` scope, linked
+/// into one of 1,024 independently locked lists chosen by the task's address. Others find there:
+/// - a task's own I/O cancellation scope, for its waits (`TaskIOCancellation.forCurrentTask`, only
+///   when the per-socket cache misses: once per task and socket direction);
+/// - every running task of a pool and its `TaskAccounting`, for an immediate shutdown to cancel them.
 ///
-/// An entry lives exactly while its task runs `TaskIOCancellation.run`, which holds the scope, so
-/// the table keeps it unretained, and an address is never looked up after its task ended and its
-/// memory went to another task.
+/// Why intrusive lists and not a dictionary by address: a spawn pays for one insertion and one
+/// removal, and a dictionary's were most of the registry's cost (hashing, the entry's references,
+/// uniqueness checks and growth); linking a node is four pointer stores under the lock. The price
+/// is a lookup that walks its list, which is short (1,024 lists: about ten nodes each with ten
+/// thousand running tasks) and runs once per task and socket direction, not per wait.
 ///
-/// Per task this is two shard locks, one insert and one removal (callgrind over `bench scheduler
-/// --only chained_spawn`: the dictionary with SipHash, entries of three references and the lock's
-/// exclusivity checks were about 1,000 instructions per spawned task; see BENCHMARKS.md).
+/// A node lives in its list exactly while its task runs `TaskIOCancellation.run`, which holds the
+/// scope, so the lists keep nodes unretained, and an address is never looked up after its task
+/// ended and its memory went to another task.
 enum SpawnedTasks {
-    /// A task's address as a dictionary key, hashed by one multiplication instead of SipHash:
-    /// addresses are not chosen by an adversary, and a spawn pays for two hashes.
-    struct Address: Hashable {
-        let bits: UInt
-
-        func hash(into hasher: inout Hasher) { hasher.combine(bits) }
-
-        // The standard library's hook for a type's raw hash (what `Dictionary` calls); the
-        // multiplier's high bits are folded down because a dictionary indexes by the low bits.
-        func _rawHashValue(seed: Int) -> Int {
-            let mixed = (bits ^ UInt(bitPattern: seed)) &* 0x9E37_79B9_7F4A_7C15
-            return Int(bitPattern: mixed ^ (mixed >> 32))
-        }
+    /// The head of one list; nodes link through `TaskIOCancellation.previous`/`next`, touched only
+    /// under the list's lock.
+    struct List {
+        fileprivate var head: Unmanaged<TaskIOCancellation>? = nil
     }
 
-    private static let shardCount = 64
-    private static let shards = (0..<shardCount).map { _ in Locked([Address: Unmanaged<TaskIOCancellation>]()) }
+    private static let listCount = 1024
+    private static let lists = (0..<listCount).map { _ in Locked(List()) }
 
     @inline(__always)
-    private static func shard(_ address: UInt) -> Locked<[Address: Unmanaged<TaskIOCancellation>]> {
-        // Tasks are heap objects, 16-byte aligned and larger than 64 bytes: skip the bits that barely vary.
-        shards[Int(truncatingIfNeeded: (address >> 6) ^ (address >> 12)) & (shardCount - 1)]
+    private static func list(_ address: UInt) -> Locked<List> {
+        // Tasks are heap objects, 16-byte aligned and larger than 256 bytes: skip the bits that barely vary.
+        lists[Int(truncatingIfNeeded: (address >> 8) ^ (address >> 18)) & (listCount - 1)]
     }
 
     /// The running task's address (a thread-local read), nil outside a task.
@@ -48,46 +38,62 @@ enum SpawnedTasks {
         return address == 0 ? nil : address
     }
 
-    /// A `Task` handle to the running task and its address. The handle, unlike the
-    /// `UnsafeCurrentTask`, may be kept after `withUnsafeCurrentTask` returns. Both are one strong
-    /// reference to the same runtime task object (the standard library's `_task:
-    /// Builtin.NativeObject`), and `Task.cancel()` ignores the generic parameters; the bit cast
-    /// copies the reference, retaining the task.
-    @inline(__always)
-    static func currentTaskHandle() -> (Task<Never, Never>, UInt)? {
-        withUnsafeCurrentTask { task in
-            task.map { (unsafeBitCast($0, to: Task<Never, Never>.self), unsafeBitCast($0, to: UInt.self)) }
+    /// Records `scope`, of the calling task (admitted by the scope's accounting). If the pool is
+    /// already cancelling its tasks, the task cancels itself: `cancelAll` may have scanned this
+    /// list before the node was in it (both sides are sequentially consistent on the phase, and the
+    /// list's lock orders the scan against the insertion).
+    static func enter(_ scope: TaskIOCancellation) {
+        let node = Unmanaged.passUnretained(scope)
+        list(scope.taskAddress).withLock { list in
+            scope.previous = nil
+            scope.next = list.head
+            list.head?.takeUnretainedValue().previous = node
+            list.head = node
+        }
+        if scope.accounting.phase == .cancelling { scope.cancelTask() }
+    }
+
+    static func leave(_ scope: TaskIOCancellation) {
+        list(scope.taskAddress).withLock { list in
+            if let previous = scope.previous {
+                previous.takeUnretainedValue().next = scope.next
+            } else {
+                list.head = scope.next
+            }
+            scope.next?.takeUnretainedValue().previous = scope.previous
+            scope.previous = nil
+            scope.next = nil
         }
     }
 
-    /// Records `scope`, of the task at `address` (the calling task, admitted by the scope's
-    /// accounting). If the pool is already cancelling its tasks, the task cancels itself:
-    /// `cancelAll` may have scanned this shard before the entry was in it (both sides are
-    /// sequentially consistent on the phase, and the shard's lock orders the scan against the insert).
-    static func enter(_ scope: TaskIOCancellation, at address: UInt) {
-        shard(address).withLock { $0[Address(bits: address)] = Unmanaged.passUnretained(scope) }
-        if scope.accounting.phase == .cancelling { scope.task.cancel() }
-    }
-
-    static func leave(at address: UInt) {
-        shard(address).withLock { _ = $0.removeValue(forKey: Address(bits: address)) }
-    }
-
     /// The scope of the task at `address`, if it was started by `spawn` (a child task has none).
-    /// Only for the running task's own address: an entry lives while its task runs.
+    /// Only for the running task's own address: a node lives while its task runs.
     static func scope(ofTaskAt address: UInt) -> TaskIOCancellation? {
-        shard(address).withLock { $0[Address(bits: address)]?.takeUnretainedValue() }
+        list(address).withLock { list in
+            var node = list.head
+            while let current = node?.takeUnretainedValue() {
+                if current.taskAddress == address { return current }
+                node = current.next
+            }
+            return nil
+        }
     }
 
     /// Cancels every running task of `accounting` (an immediate shutdown; rare, so a full scan).
     ///
-    /// The handles are collected under each shard's lock and cancelled after it: `cancel()` runs
-    /// the task's cancellation handlers, which are user code and may spawn (taking a shard's lock).
-    /// A task that starts after its shard was scanned cancels itself in `enter`.
+    /// The tasks are retained under each list's lock and cancelled after it: `cancel()` runs the
+    /// task's cancellation handlers, which are user code and may spawn (taking a list's lock). A
+    /// task that starts after its list was scanned cancels itself in `enter`.
     static func cancelAll(of accounting: TaskAccounting) {
-        for shard in shards {
-            let tasks = shard.withLock { entries in
-                entries.values.map { $0.takeUnretainedValue() }.filter { $0.accounting === accounting }.map(\.task)
+        for list in lists {
+            let tasks = list.withLock { list -> [Task<Never, Never>] in
+                var tasks: [Task<Never, Never>] = []
+                var node = list.head
+                while let current = node?.takeUnretainedValue() {
+                    if current.accounting === accounting { tasks.append(current.retainedTask()) }
+                    node = current.next
+                }
+                return tasks
             }
             for task in tasks { task.cancel() }
         }

@@ -30,16 +30,33 @@ final class TaskIOCancellation: Sendable {
     private let waitingOn = Atomic<UInt>(0)
     /// True while its task runs `run` (see `ScopeCache`).
     private let running = Atomic<Bool>(true)
-    /// A strong handle to the task, so that an immediate shutdown can cancel it outside the
-    /// `SpawnedTasks` shard's lock even if the task ends meanwhile (cancelling a finished task
-    /// does nothing).
-    let task: Task<Never, Never>
+    /// The task's address: its key in `SpawnedTasks` and in `ScopeCache`.
+    let taskAddress: UInt
     /// The pool's accounting that admitted the task (`SpawnedTasks.cancelAll` matches on it).
     let accounting: TaskAccounting
+    /// Links of `SpawnedTasks`' intrusive list, touched only under that list's lock.
+    nonisolated(unsafe) var previous: Unmanaged<TaskIOCancellation>? = nil
+    nonisolated(unsafe) var next: Unmanaged<TaskIOCancellation>? = nil
 
-    private init(task: Task<Never, Never>, accounting: TaskAccounting) {
-        self.task = task
+    private init(taskAddress: UInt, accounting: TaskAccounting) {
+        self.taskAddress = taskAddress
         self.accounting = accounting
+    }
+
+    /// A strong handle to the task. Only while the task runs `run` (while its node is in
+    /// `SpawnedTasks`, under that list's lock): the address is then a live task object, which the
+    /// handle retains, so the caller may cancel it after the lock even if the task ends meanwhile
+    /// (cancelling a finished task does nothing). A task is a native heap object; `Task` is one
+    /// strong reference to it (the standard library's `_task: Builtin.NativeObject`), and
+    /// `cancel()` ignores the generic parameters.
+    func retainedTask() -> Task<Never, Never> {
+        let object = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(bitPattern: taskAddress)!).takeUnretainedValue()
+        return unsafeBitCast(object, to: Task<Never, Never>.self)
+    }
+
+    /// Cancels the calling task, which is this scope's.
+    func cancelTask() {
+        withUnsafeCurrentTask { $0?.cancel() }
     }
 
     /// Runs `operation` (the body of a spawned task) with a scope for its I/O waits.
@@ -60,12 +77,12 @@ final class TaskIOCancellation: Sendable {
     nonisolated(nonsending) static func run<Success>(
         accounting: TaskAccounting, _ operation: () async throws -> Success
     ) async rethrows -> Success {
-        guard let (task, address) = SpawnedTasks.currentTaskHandle() else { return try await operation() }
-        let scope = TaskIOCancellation(task: task, accounting: accounting)
-        SpawnedTasks.enter(scope, at: address)
+        guard let address = SpawnedTasks.currentAddress() else { return try await operation() }
+        let scope = TaskIOCancellation(taskAddress: address, accounting: accounting)
+        SpawnedTasks.enter(scope)
         defer {
             scope.running.store(false, ordering: .releasing)
-            SpawnedTasks.leave(at: address)
+            SpawnedTasks.leave(scope)
         }
         return try await _unsafeInheritExecutor_withTaskCancellationHandler(operation: operation, onCancel: { scope.cancel() })
     }
