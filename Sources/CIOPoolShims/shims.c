@@ -23,6 +23,25 @@ extern void *swift_task_getCurrent(void) __attribute__((swiftcall));
 
 uintptr_t ciopool_current_task_address(void) { return (uintptr_t)swift_task_getCurrent(); }
 
+// The runtime's cancellation records (swift/ABI/TaskStatus.h): the handler is a Swift function
+// taking its context in the `swift_context` register, the runtime functions are `swiftcall`.
+typedef void (*ciopool_cancellation_handler)(void *__attribute__((swift_context))) __attribute__((swiftcall));
+extern void *swift_task_addCancellationHandler(ciopool_cancellation_handler handler, void *context)
+    __attribute__((swiftcall));
+extern void swift_task_removeCancellationHandler(void *record) __attribute__((swiftcall));
+// Defined in Swift (`TaskIOCancellation.swift`, `@_cdecl`).
+extern void ciopool_task_io_cancellation_fire(void *scope);
+
+__attribute__((swiftcall)) static void ciopool_cancellation_trampoline(void *__attribute__((swift_context)) scope) {
+    ciopool_task_io_cancellation_fire(scope);
+}
+
+void *ciopool_task_add_cancellation_handler(void *scope) {
+    return swift_task_addCancellationHandler(ciopool_cancellation_trampoline, scope);
+}
+
+void ciopool_task_remove_cancellation_handler(void *record) { swift_task_removeCancellationHandler(record); }
+
 static _Thread_local void *ciopool_current_worker = 0;
 
 void *ciopool_current_worker_get(void) { return ciopool_current_worker; }

@@ -17,6 +17,16 @@ void ciopool_current_thread_set(void *_Nullable thread);
 /// I/O wait of a spawned task to find its cancellation scope).
 uintptr_t ciopool_current_task_address(void);
 
+/// Adds a cancellation handler to the running task, whose context is `scope` (an unretained
+/// `TaskIOCancellation`, which must outlive the record): when the task is cancelled, the runtime
+/// calls the Swift function `ciopool_task_io_cancellation_fire(scope)`. Returns the record for
+/// `ciopool_task_remove_cancellation_handler`, which the same task must call, in the same function
+/// (the record lives on the task's stack allocator). This is what `withTaskCancellationHandler`
+/// does (`swift_task_addCancellationHandler`, exported by the runtime), without that function's
+/// own async frame, its reabstraction thunks for the operation, and a closure for the handler.
+void *_Nonnull ciopool_task_add_cancellation_handler(void *_Nonnull scope);
+void ciopool_task_remove_cancellation_handler(void *_Nonnull record);
+
 /// The WorkStealingPool worker thread context (an unretained pointer) of the calling OS thread, or NULL.
 void *_Nullable ciopool_current_worker_get(void);
 void ciopool_current_worker_set(void *_Nullable worker);

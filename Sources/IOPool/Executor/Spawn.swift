@@ -11,20 +11,16 @@ extension TaskAccounting {
     func startTask<Success: Sendable>(
         on executor: any TaskExecutor, _ operation: sending @escaping () async -> Success
     ) -> Task<Success, Never> {
-        Task(executorPreference: executor) { [self] in
-            defer { finished() }
-            return await TaskIOCancellation.run(accounting: self, operation)
-        }
+        let scope = TaskIOCancellation(accounting: self)
+        return Task(executorPreference: executor) { await scope.run(operation) }
     }
 
     /// The throwing form of `startTask(on:_:)`.
     func startTask<Success: Sendable>(
         on executor: any TaskExecutor, _ operation: sending @escaping () async throws -> Success
     ) -> Task<Success, any Error> {
-        Task(executorPreference: executor) { [self] in
-            defer { finished() }
-            return try await TaskIOCancellation.run(accounting: self, operation)
-        }
+        let scope = TaskIOCancellation(accounting: self)
+        return Task(executorPreference: executor) { try await scope.run(operation) }
     }
 
     /// `admit()`, then `startTask(on:_:)`: a pool's own `spawn`, which throws once it has stopped.

@@ -1,3 +1,4 @@
+import CIOPoolShims
 import Synchronization
 
 /// One cancellation handler per spawned task, instead of one per I/O wait.
@@ -24,22 +25,25 @@ import Synchronization
 /// shared driver there is no loop: b. removes the waiter under the registration's lock, and step 3
 /// checks `cancelled` under the same lock, so one of them sees the other. Whoever takes R from `waitingOn` releases it, so
 /// R is retained exactly while someone may still use it.
-final class TaskIOCancellation: Sendable {
+///
+/// `@unchecked Sendable`: the atomics are the shared state; `taskAddress` is written once by the
+/// task before the scope is published (under a `SpawnedTasks` lock), and the list links only
+/// under that lock.
+final class TaskIOCancellation: @unchecked Sendable {
     private let cancelled = Atomic<Bool>(false)
     /// A retained `Registration` (its address), or 0.
     private let waitingOn = Atomic<UInt>(0)
     /// True while its task runs `run` (see `ScopeCache`).
     private let running = Atomic<Bool>(true)
-    /// The task's address: its key in `SpawnedTasks` and in `ScopeCache`.
-    let taskAddress: UInt
+    /// The task's address: its key in `SpawnedTasks` and in `ScopeCache`. Set by `run`.
+    private(set) var taskAddress: UInt = 0
     /// The pool's accounting that admitted the task (`SpawnedTasks.cancelAll` matches on it).
     let accounting: TaskAccounting
     /// Links of `SpawnedTasks`' intrusive list, touched only under that list's lock.
-    nonisolated(unsafe) var previous: Unmanaged<TaskIOCancellation>? = nil
-    nonisolated(unsafe) var next: Unmanaged<TaskIOCancellation>? = nil
+    var previous: Unmanaged<TaskIOCancellation>? = nil
+    var next: Unmanaged<TaskIOCancellation>? = nil
 
-    private init(taskAddress: UInt, accounting: TaskAccounting) {
-        self.taskAddress = taskAddress
+    init(accounting: TaskAccounting) {
         self.accounting = accounting
     }
 
@@ -59,34 +63,6 @@ final class TaskIOCancellation: Sendable {
         withUnsafeCurrentTask { $0?.cancel() }
     }
 
-    /// Runs `operation` (the body of a spawned task) with a scope for its I/O waits.
-    ///
-    /// Why it looks like this: a plain nonisolated async function starts and ends with a
-    /// `swift_task_switch`, and in a task with an executor preference every switch takes the
-    /// task's status-record lock to read the preference. Counted with a uprobe on
-    /// `swift_task_switch` over `iopool bench scheduler --only spawn_many_remote_idle --runtime
-    /// stealing` (a bare `Task(executorPreference:)` makes 1 per task): 11 per spawned task with
-    /// this function `@concurrent` and the scope in a task-local, 9 once it was
-    /// `nonisolated(nonsending)`, 5 with the scope in `SpawnedTasks` instead of `TaskLocal.withValue`.
-    /// Inlined into `spawn`'s task body: one task frame fewer per spawned task. The
-    /// executor-inheriting form of `withTaskCancellationHandler` runs `operation` where this runs,
-    /// without the isolated form's two `swift_task_switch` (each a status-record lock in a task
-    /// with an executor preference): callgrind over `bench scheduler --only chained_spawn
-    /// --runtime stealing`, 10,624 -> 10,072 instructions per spawned task.
-    @inline(__always)
-    nonisolated(nonsending) static func run<Success>(
-        accounting: TaskAccounting, _ operation: () async throws -> Success
-    ) async rethrows -> Success {
-        guard let address = SpawnedTasks.currentAddress() else { return try await operation() }
-        let scope = TaskIOCancellation(taskAddress: address, accounting: accounting)
-        SpawnedTasks.enter(scope)
-        defer {
-            scope.running.store(false, ordering: .releasing)
-            SpawnedTasks.leave(scope)
-        }
-        return try await _unsafeInheritExecutor_withTaskCancellationHandler(operation: operation, onCancel: { scope.cancel() })
-    }
-
     /// The scope of the running task, if it was started by `spawn` (a child task has none): the
     /// scope in `cached` (that of the last task that waited in the caller's place) if it is the
     /// running task's, else the one in `SpawnedTasks`, with the cache entry to store instead.
@@ -103,7 +79,7 @@ final class TaskIOCancellation: Sendable {
         return (scope, ScopeCache(task: address, scope: scope))
     }
 
-    private func cancel() {
+    fileprivate func cancel() {
         cancelled.store(true, ordering: .sequentiallyConsistent)
         let address = waitingOn.exchange(0, ordering: .sequentiallyConsistent)
         guard address != 0 else { return }
@@ -158,4 +134,59 @@ final class TaskIOCancellation: Sendable {
 struct ScopeCache {
     fileprivate var task: UInt? = nil
     fileprivate var scope: TaskIOCancellation? = nil
+}
+
+extension TaskIOCancellation {
+    /// Runs `operation`, the body of the spawned task calling this, with this scope for its I/O
+    /// waits: records the scope, adds its cancellation handler, runs the operation, and undoes
+    /// both and counts the task out (`TaskAccounting.finished`) before it returns.
+    ///
+    /// Why it looks like this: every `swift_task_switch` in a task with an executor preference
+    /// takes the task's status-record lock to read the preference, and every async function
+    /// between the task's entry and `operation` is a task frame. `nonisolated(nonsending)`: no
+    /// switch on entry (a `@concurrent` function makes one). The handler record is added and
+    /// removed directly (`ciopool_task_add_cancellation_handler`): `withTaskCancellationHandler`
+    /// takes a throwing operation, so a non-throwing one went through reabstraction thunks (task
+    /// frames) and the handler through a closure. Not generic over the error type: converting a
+    /// non-throwing async closure to `throws(Never)` is a thunk too, hence two forms. The scope is
+    /// found by the task's waits through `SpawnedTasks`, not a task-local (`TaskLocal.withValue`
+    /// costs four `swift_task_switch` per task, and a task-local is copied into every unstructured
+    /// task created under it). Measured step by step in BENCHMARKS.md ("Spawn at the floor").
+    @inline(__always)
+    nonisolated(nonsending) func run<Success>(_ operation: () async -> Success) async -> Success {
+        let record = begin()
+        defer { end(record) }
+        return await operation()
+    }
+
+    /// The throwing form of `run(_:)`.
+    @inline(__always)
+    nonisolated(nonsending) func run<Success>(_ operation: () async throws -> Success) async throws -> Success {
+        let record = begin()
+        defer { end(record) }
+        return try await operation()
+    }
+
+    /// Publishes the scope of the calling task and adds its cancellation handler; returns the
+    /// handler's record, which `end` removes in the same task.
+    private func begin() -> UnsafeMutableRawPointer {
+        taskAddress = UInt(ciopool_current_task_address())
+        SpawnedTasks.enter(self)
+        return ciopool_task_add_cancellation_handler(Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    private func end(_ record: UnsafeMutableRawPointer) {
+        ciopool_task_remove_cancellation_handler(record)
+        running.store(false, ordering: .releasing)
+        SpawnedTasks.leave(self)
+        accounting.finished()
+    }
+}
+
+/// The runtime's call when a spawned task is cancelled (through the record added by
+/// `SpawnedTask.run`): `scope` is that task's `TaskIOCancellation`, unretained, alive while the
+/// record is (the task's closure context holds it).
+@_cdecl("ciopool_task_io_cancellation_fire")
+func taskIOCancellationFire(_ scope: UnsafeMutableRawPointer) {
+    Unmanaged<TaskIOCancellation>.fromOpaque(scope).takeUnretainedValue().cancel()
 }
