@@ -144,7 +144,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         _read { yield localJobs.pointee }
         _modify { yield &localJobs.pointee }
     }
-    private var timers = LoopTimers()
+    private var timers = PendingSleeps()
     private var afterStart: (@Sendable (Int) -> Void)?
     private var beforeStop: (@Sendable (Int) -> Void)?
     /// Set when the loop has stopped for good (not when `blocking { }` hands it to another thread).
