@@ -27,8 +27,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
-        // The one C shim: a `_Thread_local` slot for "the IOThread running on this thread"
-        // (one TLS load, as NIO's event_loop_id.c) and the CPU count honouring affinity.
+        // The C shims (include/CIOPoolShims.h lists them): `_Thread_local` slots for "the IOThread
+        // or worker running on this thread" (one TLS load, as NIO's event_loop_id.c), the running
+        // task's address, CPU affinity and thread names, accept4 and recvmmsg/sendmmsg (GNU
+        // extensions the Glibc module lacks), raw read/send (glibc's wrappers are cancellation
+        // points), epoll_pwait2 with a nanosecond timeout, and the hooks that redirect Swift's
+        // global executor.
         .target(name: "CIOPoolShims"),
         .target(
             name: "IOPool",

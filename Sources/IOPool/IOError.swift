@@ -33,7 +33,7 @@ public struct IOError: Error, Sendable, Hashable, CustomStringConvertible {
         return text
     }
 
-    /// The socket was closed (by ``TCPStream/close()`` or the listener's `close()`) while the operation
+    /// The socket was closed (by ``StreamSocket/close()`` or the listener's `close()`) while the operation
     /// was pending, or the operation was started after the close.
     static func closed(_ operation: String) -> IOError {
         IOError(errno: .badFileDescriptor, operation: operation, detail: "the socket is closed")

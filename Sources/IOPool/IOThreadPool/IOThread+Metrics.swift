@@ -1,38 +1,20 @@
 import Synchronization
 
-/// A loop's counters. Loop-only counters are single-writer: `bump` is a relaxed load and store
-/// (a plain `mov` on x86, no locked instruction), readable from any thread for snapshots.
+/// A loop's counters (see `RelaxedCounter`). Loop-only counters are single-writer (`bump`), readable
+/// from any thread for snapshots.
 final class IOThreadCounters: Sendable {
-    let jobsRun = Counter()
-    let localEnqueues = Counter()
-    let remoteEnqueues = Counter()  // written by producers: atomic add
-    let eventfdWakeups = Counter()  // written by producers: atomic add
-    let epollWaits = Counter()
-    let events = Counter()
+    let jobsRun = RelaxedCounter()
+    let localEnqueues = RelaxedCounter()
+    let remoteEnqueues = RelaxedCounter()  // written by producers: atomic add
+    let eventfdWakeups = RelaxedCounter()  // written by producers: atomic add
+    let epollWaits = RelaxedCounter()
+    let events = RelaxedCounter()
     /// `epoll_wait` calls that could block (a timeout other than zero): the loop had nothing to run.
-    let parks = Counter()
+    let parks = RelaxedCounter()
     /// Time blocked in those calls, for the busy time.
     let parkedTime = ParkedTime()
     /// The loop's pending timers, published once per loop turn (the timers are loop-confined).
     let pendingTimers = Gauge()
-
-    final class Counter: Sendable {
-        private let value = Atomic<UInt64>(0)
-
-        /// Single-writer increment (the loop thread only).
-        @inline(__always)
-        func bump(_ amount: UInt64 = 1) {
-            value.store(value.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
-        }
-
-        /// Multi-writer increment.
-        @inline(__always)
-        func add(_ amount: UInt64) {
-            value.wrappingAdd(amount, ordering: .relaxed)
-        }
-
-        var current: UInt64 { value.load(ordering: .relaxed) }
-    }
 
     /// A level written by one thread, read by any.
     final class Gauge: Sendable {

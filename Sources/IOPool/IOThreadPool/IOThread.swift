@@ -144,7 +144,7 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         _read { yield localJobs.pointee }
         _modify { yield &localJobs.pointee }
     }
-    private var timers = LoopTimers()
+    private var timers = PendingSleeps()
     private var afterStart: (@Sendable (Int) -> Void)?
     private var beforeStop: (@Sendable (Int) -> Void)?
     /// Set when the loop has stopped for good (not when `blocking { }` hands it to another thread).
@@ -277,18 +277,18 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     func start(stackSize: Int?, afterStart: (@Sendable (Int) -> Void)?, beforeStop: (@Sendable (Int) -> Void)?) throws(IOPoolError) {
         self.afterStart = afterStart
         self.beforeStop = beforeStop
-        let running = Latch<Bool>()
+        let running = Latch()
         do {
             thread = try PThread.start(name: name, stackSize: stackSize) { [self] in
                 afterStart?(index)
                 events.threadStarted(name: name, index: index)
-                running.open(with: true)
+                running.open()
                 driveLoop()
             }
         } catch {
             throw .threadStartFailed(name: name, errno: error)
         }
-        _ = running.wait()
+        running.wait()
     }
 
     /// Runs the loop on the calling OS thread until it stops, or until `blocking { }` hands it to

@@ -31,7 +31,7 @@ extension IOThreadPool {
     /// Runs an accept loop for `listeners[i]` on `threads[i]`, and `handler` for each connection on
     /// the thread that accepted it: a connection never changes thread, and the kernel (not a
     /// user-space hand-off) chooses the thread. Close the listeners to end the loops: each loop's
-    /// task then returns normally (``TCPListener/connections`` ends on a local close); another
+    /// task then returns normally (``StreamListener/connections`` ends on a local close); another
     /// accept failure ends it with that error.
     ///
     /// - Precondition: one listener per thread (``listenOnEveryThread(_:backlog:)``).

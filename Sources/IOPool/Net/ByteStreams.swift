@@ -34,11 +34,8 @@ public protocol AsyncByteWriter: Sendable {
     nonisolated(nonsending) func write(_ buffer: UnsafeRawBufferPointer) async throws
 }
 
-/// A stream type backed by a socket (TCPStream, UnixStream): lets `copy` reach the socket core and
-/// try a write synchronously before awaiting.
+/// A stream type backed by a socket (``StreamSocket``, the halves of a split one): lets `copy`
+/// reach the socket core and try a write synchronously before awaiting.
 protocol SocketByteStream: AnyObject {
     var handle: SocketHandle { get }
 }
-
-extension TCPStream: SocketByteStream {}
-extension UnixStream: SocketByteStream {}

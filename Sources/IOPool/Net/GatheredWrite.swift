@@ -4,7 +4,7 @@
 // socket core's `writeStream(gathering:)` holds the write turn for the whole call, so a gathered
 // write is one whole write, as `write(_:)` is.
 
-extension TCPStream {
+extension StreamSocket {
     /// Writes every byte of every chunk, in order, as one whole write (other tasks' writes come
     /// before or after all of it), with as few `sendmsg(2)` calls as the socket allows: one, when
     /// the socket buffer has room. At most 1,024 chunks (`IOV_MAX`) go in one call; more take more.
@@ -21,16 +21,8 @@ extension TCPStream {
     }
 }
 
-extension UnixStream {
-    /// Writes every chunk as one whole, gathered write: as ``TCPStream/write(gathering:)``.
-    nonisolated(nonsending)
-    public func write<Chunk: Collection<UInt8> & Sendable>(gathering chunks: [Chunk]) async throws {
-        try await handle.writeStream(gathering: chunks)
-    }
-}
-
 extension StreamWriteHalf {
-    /// Writes every chunk as one whole, gathered write: as ``TCPStream/write(gathering:)``;
+    /// Writes every chunk as one whole, gathered write: as ``StreamSocket/write(gathering:)``;
     /// `EBADF` once this half is closed.
     nonisolated(nonsending)
     public func write<Chunk: Collection<UInt8> & Sendable>(gathering chunks: [Chunk]) async throws {

@@ -29,7 +29,7 @@ extension AsyncByteReader {
     }
 }
 
-extension TCPStream {
+extension StreamSocket {
     /// Reads what is available, up to `maxBytes`, appending it to `bytes` with no scratch buffer and
     /// no copy (the kernel writes into the array's storage, grown as `append` grows it); returns the
     /// count appended, 0 at end of stream (`bytes` unchanged).
@@ -58,37 +58,16 @@ extension TCPStream {
     }
 }
 
-extension UnixStream {
-    /// Reads up to `maxBytes`, appending to `bytes` without a copy: as
-    /// ``TCPStream/read(appendingTo:maxBytes:)``.
-    nonisolated(nonsending)
-    public func read(appendingTo bytes: inout [UInt8], maxBytes: Int = 16384) async throws -> Int {
-        try await handle.readStream(appendingTo: &bytes, maxBytes: maxBytes)
-    }
-
-    /// Reads into the free capacity of `span`: as ``TCPStream/read(into:)-(OutputRawSpan)``.
-    nonisolated(nonsending)
-    public func read(into span: inout OutputRawSpan) async throws -> Int {
-        try await handle.readStream(into: &span)
-    }
-
-    /// Reads into the free capacity of `span`: as ``TCPStream/read(into:)-(OutputRawSpan)``.
-    nonisolated(nonsending)
-    public func read(into span: inout OutputSpan<UInt8>) async throws -> Int {
-        try await handle.readStream(into: &span)
-    }
-}
-
 extension StreamReadHalf {
     /// Reads up to `maxBytes`, appending to `bytes` without a copy: as
-    /// ``TCPStream/read(appendingTo:maxBytes:)``; `EBADF` once this half is closed.
+    /// ``StreamSocket/read(appendingTo:maxBytes:)``; `EBADF` once this half is closed.
     nonisolated(nonsending)
     public func read(appendingTo bytes: inout [UInt8], maxBytes: Int = 16384) async throws -> Int {
         try checkOpen()
         return try await handle.readStream(appendingTo: &bytes, maxBytes: maxBytes)
     }
 
-    /// Reads into the free capacity of `span`: as ``TCPStream/read(into:)-(OutputRawSpan)``;
+    /// Reads into the free capacity of `span`: as ``StreamSocket/read(into:)-(OutputRawSpan)``;
     /// `EBADF` once this half is closed.
     nonisolated(nonsending)
     public func read(into span: inout OutputRawSpan) async throws -> Int {
@@ -96,7 +75,7 @@ extension StreamReadHalf {
         return try await handle.readStream(into: &span)
     }
 
-    /// Reads into the free capacity of `span`: as ``TCPStream/read(into:)-(OutputRawSpan)``;
+    /// Reads into the free capacity of `span`: as ``StreamSocket/read(into:)-(OutputRawSpan)``;
     /// `EBADF` once this half is closed.
     nonisolated(nonsending)
     public func read(into span: inout OutputSpan<UInt8>) async throws -> Int {

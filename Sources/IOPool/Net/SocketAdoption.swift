@@ -57,7 +57,7 @@ extension SocketHandle {
 
 extension TCPStream {
     /// Takes ownership of a connected TCP socket made elsewhere (inherited, or from a C library):
-    /// it is made non-blocking and close-on-exec, and closed by ``close()`` or the last reference.
+    /// it is made non-blocking and close-on-exec, and closed by ``StreamSocket/close()`` or the last reference.
     ///
     /// - Throws: ``IOError`` naming the descriptor, and leaving it open and untouched: `EBADF` if
     ///   it is not open, `ENOTSOCK` if it is not a socket, `EPROTOTYPE` if it is not a stream
@@ -70,7 +70,7 @@ extension TCPStream {
 extension TCPListener {
     /// Takes ownership of a listening TCP socket made elsewhere, e.g. one of
     /// ``SocketActivation/listenDescriptors(unsettingEnvironment:)``: it is made non-blocking and
-    /// close-on-exec, and closed by ``close()`` or the last reference.
+    /// close-on-exec, and closed by ``StreamListener/close()`` or the last reference.
     ///
     /// - Throws: ``IOError`` naming the descriptor, and leaving it open and untouched: `EBADF`,
     ///   `ENOTSOCK`, `EPROTOTYPE`, `EAFNOSUPPORT` as ``TCPStream/init(adopting:)``; `EINVAL` if it

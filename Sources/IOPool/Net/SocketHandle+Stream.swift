@@ -268,7 +268,7 @@ extension SocketHandle {
     }
 
     /// `shutdown(2)` of one or both directions.
-    func shutdownStream(_ direction: TCPStream.ShutdownDirection) throws(IOError) {
+    func shutdownStream(_ direction: StreamSocket.ShutdownDirection) throws(IOError) {
         let how: CInt
         switch direction {
         case .read: how = CInt(SHUT_RD)

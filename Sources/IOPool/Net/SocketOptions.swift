@@ -102,29 +102,9 @@ extension SocketHandle {
     }
 }
 
-// MARK: TCPStream
+// MARK: Every stream socket (TCPStream, UnixStream)
 
-extension TCPStream {
-    /// Enables TCP keep-alive with these timings, or disables it (`nil`). See ``TCPKeepAlive``.
-    ///
-    /// - Throws: ``IOError`` with `EINVAL` (operation `"setsockopt(TCP_KEEPIDLE)"`, or
-    ///   `TCP_KEEPINTVL`, `TCP_KEEPCNT`) for a timing out of the kernel's range; `EBADF` once closed.
-    public func setKeepAlive(_ keepAlive: TCPKeepAlive?) throws(IOError) {
-        try handle.setKeepAlive(keepAlive)
-    }
-
-    /// The keep-alive timings, or `nil` when keep-alive is off (the default). A connection with
-    /// keep-alive enabled but no timings of its own reports the system's
-    /// (`net.ipv4.tcp_keepalive_time`, `_intvl`, `_probes`).
-    public var keepAlive: TCPKeepAlive? {
-        get throws(IOError) { try handle.keepAlive() }
-    }
-
-    /// Whether Nagle's algorithm is off (`TCP_NODELAY`); see ``setNoDelay(_:)``.
-    public var noDelay: Bool {
-        get throws(IOError) { try handle.flag(level: CInt(IPPROTO_TCP), name: TCP_NODELAY, "getsockopt(TCP_NODELAY)") }
-    }
-
+extension StreamSocket {
     /// Sets the kernel's send buffer (`SO_SNDBUF`), in bytes. Linux doubles the value for its
     /// bookkeeping (``sendBufferSize`` reads back the doubled value), caps it at
     /// `net.core.wmem_max` and raises it to a minimum of 4,608; setting it turns off the kernel's
@@ -141,7 +121,7 @@ extension TCPStream {
     }
 
     /// Sets the kernel's receive buffer (`SO_RCVBUF`), in bytes: as ``setSendBufferSize(_:)``,
-    /// capped at `net.core.rmem_max`, minimum 2,304. The TCP window scale is chosen at connect
+    /// capped at `net.core.rmem_max`, minimum 2,304. On TCP, the window scale is chosen at connect
     /// time, so a receive buffer set after the connection was made cannot raise the window past
     /// what that scale allows; set it on the listener (accepted connections inherit it) for
     /// large windows.
@@ -152,25 +132,6 @@ extension TCPStream {
     /// The kernel's receive buffer size in bytes (`SO_RCVBUF`), as the kernel reports it.
     public var receiveBufferSize: Int {
         get throws(IOError) { try handle.bufferSize(SO_RCVBUF, "getsockopt(SO_RCVBUF)") }
-    }
-
-    /// Sets what ``close()`` does with unsent data (`SO_LINGER`):
-    /// - `nil` (the default): close returns at once; the kernel goes on sending in the background.
-    /// - `.zero`: close discards unsent data and resets the connection (the peer's reads and
-    ///   writes fail with `ECONNRESET`): an abortive close, and no TIME_WAIT state.
-    /// - a positive time (rounded up to whole seconds): **close blocks the calling thread** until
-    ///   the data is sent or the time passes, even on this non-blocking socket (Linux's
-    ///   behaviour). On a pool thread that stalls every task of the thread; prefer
-    ///   ``shutdown(_:)`` of `.write` and reading to end of stream.
-    ///
-    /// - Throws: ``IOError`` with `EINVAL` for a negative time; `EBADF` once closed.
-    public func setLinger(_ linger: Duration?) throws(IOError) {
-        try handle.setLinger(linger)
-    }
-
-    /// The linger time (`SO_LINGER`), `nil` when off; see ``setLinger(_:)``.
-    public var linger: Duration? {
-        get throws(IOError) { try handle.linger() }
     }
 
     /// Lends the socket's file descriptor to `body`, for an option or call this type does not
@@ -196,12 +157,55 @@ extension TCPStream {
     }
 }
 
+// MARK: TCPStream
+
+extension TCPStream {
+    /// Enables TCP keep-alive with these timings, or disables it (`nil`). See ``TCPKeepAlive``.
+    ///
+    /// - Throws: ``IOError`` with `EINVAL` (operation `"setsockopt(TCP_KEEPIDLE)"`, or
+    ///   `TCP_KEEPINTVL`, `TCP_KEEPCNT`) for a timing out of the kernel's range; `EBADF` once closed.
+    public func setKeepAlive(_ keepAlive: TCPKeepAlive?) throws(IOError) {
+        try handle.setKeepAlive(keepAlive)
+    }
+
+    /// The keep-alive timings, or `nil` when keep-alive is off (the default). A connection with
+    /// keep-alive enabled but no timings of its own reports the system's
+    /// (`net.ipv4.tcp_keepalive_time`, `_intvl`, `_probes`).
+    public var keepAlive: TCPKeepAlive? {
+        get throws(IOError) { try handle.keepAlive() }
+    }
+
+    /// Whether Nagle's algorithm is off (`TCP_NODELAY`); see ``setNoDelay(_:)``.
+    public var noDelay: Bool {
+        get throws(IOError) { try handle.flag(level: CInt(IPPROTO_TCP), name: TCP_NODELAY, "getsockopt(TCP_NODELAY)") }
+    }
+
+    /// Sets what ``StreamSocket/close()`` does with unsent data (`SO_LINGER`):
+    /// - `nil` (the default): close returns at once; the kernel goes on sending in the background.
+    /// - `.zero`: close discards unsent data and resets the connection (the peer's reads and
+    ///   writes fail with `ECONNRESET`): an abortive close, and no TIME_WAIT state.
+    /// - a positive time (rounded up to whole seconds): **close blocks the calling thread** until
+    ///   the data is sent or the time passes, even on this non-blocking socket (Linux's
+    ///   behaviour). On a pool thread that stalls every task of the thread; prefer
+    ///   ``StreamSocket/shutdown(_:)`` of `.write` and reading to end of stream.
+    ///
+    /// - Throws: ``IOError`` with `EINVAL` for a negative time; `EBADF` once closed.
+    public func setLinger(_ linger: Duration?) throws(IOError) {
+        try handle.setLinger(linger)
+    }
+
+    /// The linger time (`SO_LINGER`), `nil` when off; see ``setLinger(_:)``.
+    public var linger: Duration? {
+        get throws(IOError) { try handle.linger() }
+    }
+}
+
 // MARK: Listeners
 
 extension TCPListener {
     /// Sets the receive buffer (`SO_RCVBUF`) that accepted connections inherit; set before they
     /// arrive, it also sizes the TCP window scale they negotiate. See
-    /// ``TCPStream/setReceiveBufferSize(_:)`` for the kernel's doubling and limits.
+    /// ``StreamSocket/setReceiveBufferSize(_:)`` for the kernel's doubling and limits.
     public func setReceiveBufferSize(_ bytes: Int) throws(IOError) {
         try handle.setBufferSize(SO_RCVBUF, bytes, "setsockopt(SO_RCVBUF)")
     }
@@ -230,11 +234,6 @@ extension TCPListener {
         get throws(IOError) { try handle.flag(level: CInt(IPPROTO_IPV6), name: IPV6_V6ONLY, "getsockopt(IPV6_V6ONLY)") }
     }
 
-    /// Lends the listening socket's descriptor to `body`; see ``TCPStream/withUnsafeFileDescriptor(_:)``.
-    public func withUnsafeFileDescriptor<Result>(_ body: (CInt) throws -> Result) throws -> Result {
-        try handle.withBorrowedDescriptor(body)
-    }
-
     /// Binds a listening socket to `address`, choosing whether an IPv6 socket is IPv6-only.
     ///
     /// - Parameters:
@@ -261,17 +260,17 @@ extension TCPListener {
     }
 }
 
-extension UnixListener {
-    /// Lends the listening socket's descriptor to `body`; see ``TCPStream/withUnsafeFileDescriptor(_:)``.
+extension StreamListener {
+    /// Lends the listening socket's descriptor to `body`; see ``StreamSocket/withUnsafeFileDescriptor(_:)``.
     public func withUnsafeFileDescriptor<Result>(_ body: (CInt) throws -> Result) throws -> Result {
         try handle.withBorrowedDescriptor(body)
     }
 }
 
-// MARK: UDP and Unix streams
+// MARK: UDP
 
 extension UDPSocket {
-    /// Sets the kernel's send buffer (`SO_SNDBUF`); see ``TCPStream/setSendBufferSize(_:)``.
+    /// Sets the kernel's send buffer (`SO_SNDBUF`); see ``StreamSocket/setSendBufferSize(_:)``.
     public func setSendBufferSize(_ bytes: Int) throws(IOError) {
         try handle.setBufferSize(SO_SNDBUF, bytes, "setsockopt(SO_SNDBUF)")
     }
@@ -288,34 +287,7 @@ extension UDPSocket {
         get throws(IOError) { try handle.flag(level: CInt(IPPROTO_IPV6), name: IPV6_V6ONLY, "getsockopt(IPV6_V6ONLY)") }
     }
 
-    /// Lends the socket's descriptor to `body`; see ``TCPStream/withUnsafeFileDescriptor(_:)``.
-    public func withUnsafeFileDescriptor<Result>(_ body: (CInt) throws -> Result) throws -> Result {
-        try handle.withBorrowedDescriptor(body)
-    }
-}
-
-extension UnixStream {
-    /// Sets the kernel's send buffer (`SO_SNDBUF`); see ``TCPStream/setSendBufferSize(_:)``.
-    public func setSendBufferSize(_ bytes: Int) throws(IOError) {
-        try handle.setBufferSize(SO_SNDBUF, bytes, "setsockopt(SO_SNDBUF)")
-    }
-
-    /// The send buffer size in bytes (`SO_SNDBUF`), as the kernel reports it (doubled).
-    public var sendBufferSize: Int {
-        get throws(IOError) { try handle.bufferSize(SO_SNDBUF, "getsockopt(SO_SNDBUF)") }
-    }
-
-    /// Sets the kernel's receive buffer (`SO_RCVBUF`); see ``TCPStream/setSendBufferSize(_:)``.
-    public func setReceiveBufferSize(_ bytes: Int) throws(IOError) {
-        try handle.setBufferSize(SO_RCVBUF, bytes, "setsockopt(SO_RCVBUF)")
-    }
-
-    /// The receive buffer size in bytes (`SO_RCVBUF`), as the kernel reports it (doubled).
-    public var receiveBufferSize: Int {
-        get throws(IOError) { try handle.bufferSize(SO_RCVBUF, "getsockopt(SO_RCVBUF)") }
-    }
-
-    /// Lends the socket's descriptor to `body`; see ``TCPStream/withUnsafeFileDescriptor(_:)``.
+    /// Lends the socket's descriptor to `body`; see ``StreamSocket/withUnsafeFileDescriptor(_:)``.
     public func withUnsafeFileDescriptor<Result>(_ body: (CInt) throws -> Result) throws -> Result {
         try handle.withBorrowedDescriptor(body)
     }

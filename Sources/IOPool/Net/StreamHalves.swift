@@ -1,9 +1,9 @@
 import Glibc
 import Synchronization
 
-// Owned halves of a stream socket: `split()` on TCPStream and UnixStream gives a read half and a
-// write half, so that "one task reads, another writes" is the obvious shape (tokio's
-// `into_split`, Go's net.Conn used from two goroutines).
+// Owned halves of a stream socket: `split()` on a StreamSocket (TCPStream, UnixStream) gives a
+// read half and a write half, so that "one task reads, another writes" is the obvious shape
+// (tokio's `into_split`, Go's net.Conn used from two goroutines).
 //
 // Why classes with documented ownership, not `~Copyable` halves:
 // - A half must move into the task that owns it, and the tasks are made by escaping closures
@@ -28,10 +28,10 @@ import Synchronization
 final class SplitStream: Sendable {
     let handle: SocketHandle
     /// The stream split: held so that its deinit (which closes the socket) waits for the halves.
-    private let stream: any AnyObject & Sendable
+    private let stream: StreamSocket
     private let openHalves = Atomic<Int>(2)
 
-    init(handle: SocketHandle, stream: any AnyObject & Sendable) {
+    init(handle: SocketHandle, stream: StreamSocket) {
         self.handle = handle
         self.stream = stream
     }
@@ -167,7 +167,7 @@ public final class StreamWriteHalf: AsyncByteWriter, Sendable {
     }
 }
 
-extension TCPStream {
+extension StreamSocket {
     /// Splits the connection into a read half and a write half that two tasks can own: one reads
     /// while the other writes.
     ///
@@ -185,19 +185,7 @@ extension TCPStream {
     /// - Precondition: called once per stream (a second split would give a second pair that closes
     ///   the socket under the first); a second call traps.
     public func split() -> (reader: StreamReadHalf, writer: StreamWriteHalf) {
-        usagePrecondition(!splitTaken.exchange(true, ordering: .relaxed), "split() called twice on one TCPStream")
-        let split = SplitStream(handle: handle, stream: self)
-        return (StreamReadHalf(split), StreamWriteHalf(split))
-    }
-}
-
-extension UnixStream {
-    /// Splits the stream into a read half and a write half that two tasks can own: exactly as
-    /// ``TCPStream/split()``.
-    ///
-    /// - Precondition: called once per stream; a second call traps.
-    public func split() -> (reader: StreamReadHalf, writer: StreamWriteHalf) {
-        usagePrecondition(!splitTaken.exchange(true, ordering: .relaxed), "split() called twice on one UnixStream")
+        usagePrecondition(!splitTaken.exchange(true, ordering: .relaxed), "split() called twice on one \(type(of: self))")
         let split = SplitStream(handle: handle, stream: self)
         return (StreamReadHalf(split), StreamWriteHalf(split))
     }

@@ -1,6 +1,5 @@
 import CIOPoolShims
 import Glibc
-import Synchronization
 import SystemPackage
 
 /// A listening TCP socket.
@@ -17,15 +16,14 @@ import SystemPackage
 /// ```
 ///
 /// Running out of file descriptors (`EMFILE`, `ENFILE`) or kernel memory (`ENOBUFS`, `ENOMEM`) while
-/// accepting does not fail ``accept()`` and does not spin: it waits ``acceptBackoff`` and tries
+/// accepting does not fail ``StreamListener/accept()`` and does not spin: it waits ``acceptBackoff`` and tries
 /// again, so the listener keeps serving once descriptors free up. Errors that concern one queued
 /// connection (`ECONNABORTED`, a client that gave up while queued; `EPERM`; and the network errors
 /// accept(2) says to retry like `EAGAIN`, such as `ENETDOWN` or `EHOSTUNREACH`) skip that
-/// connection: ``accept()`` and ``connections`` go on with the next one.
-public final class TCPListener: Sendable {
-    let handle: SocketHandle
-    private let backoffs = Atomic<Int>(0)
-
+/// connection: ``StreamListener/accept()`` and ``StreamListener/connections`` go on with the next one.
+///
+/// Accepting and closing are ``StreamListener``'s, shared with ``UnixListener``.
+public final class TCPListener: StreamListener<TCPStream>, @unchecked Sendable {  // Sendable: see StreamListener.swift
     /// Pause after an accept failed for lack of descriptors or memory. NIO's AcceptBackoffHandler
     /// waits 1 s; we wait 100 ms so a server recovers quickly once descriptors free up, while a
     /// retry costs well under 0.1% of a core.
@@ -33,14 +31,6 @@ public final class TCPListener: Sendable {
 
     /// The backlog used when none is given: `SOMAXCONN` (the kernel caps it at `net.core.somaxconn`).
     public static let defaultBacklog = CInt(SOMAXCONN)
-
-    init(handle: SocketHandle) {
-        self.handle = handle
-    }
-
-    deinit {
-        handle.close()
-    }
 
     /// Binds a listening socket to `address` (port 0 picks a free port; see ``localAddress``).
     ///
@@ -67,34 +57,6 @@ public final class TCPListener: Sendable {
         _ = try handle.withFD("bind") { (fd) throws(IOError) in
             _ = try syscall("bind", describedAs: "bind to \(address)") { address.withSockAddr { Glibc.bind(fd, $0, $1) } }
             _ = try syscall("listen", describedAs: "listen on \(address)") { Glibc.listen(fd, backlog) }
-        }
-    }
-
-    /// Waits for the next connection.
-    ///
-    /// Several tasks may accept on one listener at once (several accept loops): they take turns
-    /// in FIFO order, and each connection goes to exactly one of them.
-    ///
-    /// - Throws: `IOError` with `EBADF` ("the socket is closed", operation `accept`) if the listener
-    ///   is closed, before or while this waits (``connections`` ends instead); `CancellationError`
-    ///   if the task is cancelled while waiting; `IOError` with `ECANCELED` if the loop it waits on
-    ///   shut down; other accept(2) errors that concern the listener itself.
-    nonisolated(nonsending)
-    public func accept() async throws -> TCPStream {
-        TCPStream(handle: try await handle.acceptConnection { backoffs.wrappingAdd(1, ordering: .relaxed) })
-    }
-
-    /// ``accept()`` for ``connections``: `nil` instead of the error when the accept failed because
-    /// the listener was closed locally (every failure after a local close is a consequence of it:
-    /// `EBADF`, or the waiter failed by the close). Cancellation is still thrown.
-    nonisolated(nonsending)
-    func acceptUnlessClosed() async throws -> TCPStream? {
-        do {
-            return try await accept()
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch where handle.isClosed {
-            return nil
         }
     }
 
@@ -132,50 +94,8 @@ public final class TCPListener: Sendable {
         }
     }
 
-    /// How many times ``accept()`` backed off because descriptors or memory ran out.
-    public var acceptBackoffCount: Int { backoffs.load(ordering: .relaxed) }
-
-    /// The incoming connections, as an `AsyncSequence`: each iteration is an ``accept()``.
-    ///
-    /// The sequence **ends** (`next()` returns `nil`) once the listener is closed locally with
-    /// ``close()``, also when that happens while a `next()` is suspended waiting for a connection:
-    /// so `for try await connection in listener.connections { ... }` simply finishes on a
-    /// graceful shutdown, with no error to catch. A connection accepted before the close was seen
-    /// is still returned. Any other failure of the accept is thrown (`IOError` naming `accept`);
-    /// a cancelled task's `next()` throws `CancellationError`, even if the listener is closed too.
-    public var connections: Connections { Connections(listener: self) }
-
-    /// An `AsyncSequence` of accepted connections.
-    public struct Connections: AsyncSequence, Sendable {
-        let listener: TCPListener
-
-        public func makeAsyncIterator() -> Iterator { Iterator(listener: listener) }
-
-        public struct Iterator: AsyncIteratorProtocol {
-            let listener: TCPListener
-
-            /// The next accepted connection, or `nil` once the listener is closed.
-            nonisolated(nonsending)
-            public mutating func next() async throws -> TCPStream? {
-                try await listener.acceptUnlessClosed()
-            }
-
-            /// The next accepted connection, or `nil` once the listener is closed.
-            public mutating func next(isolation actor: isolated (any Actor)?) async throws -> TCPStream? {
-                try await listener.acceptUnlessClosed()
-            }
-        }
-    }
-
     /// The bound address (with the port the kernel chose for port 0).
     public var localAddress: SocketAddress {
         get throws(IOError) { try handle.address("getsockname") { getsockname($0, $1, $2) } }
-    }
-
-    /// Stops listening. A pending ``accept()``, and every later one, throws `IOError` with `EBADF`
-    /// ("the socket is closed", operation `accept`); ``connections`` ends instead (returns `nil`).
-    /// Idempotent; any thread.
-    public func close() {
-        handle.close()
     }
 }

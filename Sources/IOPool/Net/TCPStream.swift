@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 import SystemPackage
 
 /// A TCP connection.
@@ -11,14 +10,14 @@ import SystemPackage
 /// Concurrent use: any number of tasks may read and write one stream at once (an actor that
 /// broadcasts to its clients by awaiting each `write`, reentered while one client does not read, is
 /// fine). Reads and writes are separate directions; within one, calls take turns in FIFO order:
-/// - a ``write(_:)-(UnsafeRawBufferPointer)`` writes all its bytes before the next queued write
+/// - a ``StreamSocket/write(_:)-(UnsafeRawBufferPointer)`` writes all its bytes before the next queued write
 ///   starts, so whole writes never interleave;
-/// - each ``read(into:)-(UnsafeMutableRawBufferPointer)`` is served whole (one read of what is there) before the next queued one.
+/// - each ``StreamSocket/read(into:)-(UnsafeMutableRawBufferPointer)`` is served whole (one read of what is there) before the next queued one.
 ///
 /// A queued call that is cancelled throws `CancellationError` without costing the others their
-/// turn; ``close()`` fails the queued calls, like the running one, with `EBADF`.
+/// turn; ``StreamSocket/close()`` fails the queued calls, like the running one, with `EBADF`.
 ///
-/// End of stream: ``read(into:)-(UnsafeMutableRawBufferPointer)`` returns 0 once the peer has shut down its write side (or closed)
+/// End of stream: ``StreamSocket/read(into:)-(UnsafeMutableRawBufferPointer)`` returns 0 once the peer has shut down its write side (or closed)
 /// and everything it sent has been read. Writes to a peer that reset the connection throw an
 /// ``IOError`` (`ECONNRESET` or `EPIPE`); they never raise `SIGPIPE`.
 ///
@@ -31,20 +30,11 @@ import SystemPackage
 /// ```
 ///
 /// The socket registers with the reactor of the ``IOThread`` that first awaits it. Closing it
-/// (``close()``, or dropping the last reference) fails pending operations with `EBADF`.
-public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
-    let handle: SocketHandle
-    /// Set by the first `split()` (StreamHalves.swift), which must be the only one.
-    let splitTaken = Atomic<Bool>(false)
-
-    init(handle: SocketHandle) {
-        self.handle = handle
-    }
-
-    deinit {
-        handle.close()
-    }
-
+/// (``StreamSocket/close()``, or dropping the last reference) fails pending operations with `EBADF`.
+///
+/// Reading, writing, ``StreamSocket/shutdown(_:)`` and ``StreamSocket/close()`` are
+/// ``StreamSocket``'s, shared with ``UnixStream``.
+public final class TCPStream: StreamSocket, @unchecked Sendable {  // Sendable: see StreamSocket.swift
     /// Connects to `address`.
     ///
     /// Waits as long as the kernel does (about two minutes of SYN retries for an address that
@@ -58,54 +48,7 @@ public final class TCPStream: AsyncByteReader, AsyncByteWriter, Sendable {
         try await connectSocket(to: address, from: nil)
     }
 
-    // MARK: Reading
-
-    /// Reads up to `buffer.count` bytes into `buffer`; returns 0 at end of stream.
-    ///
-    /// `buffer` must stay valid until the call returns. An empty `buffer` throws ``IOError`` with
-    /// `EINVAL` (a read of 0 bytes would look like end of stream).
-    nonisolated(nonsending)
-    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        try await handle.readStream(into: buffer)
-    }
-
-    // MARK: Writing
-
-    /// Writes every byte of `buffer`, suspending while the socket buffer is full (backpressure:
-    /// nothing is buffered in user space). Concurrent writes queue, each written whole.
-    nonisolated(nonsending)
-    public func write(_ buffer: UnsafeRawBufferPointer) async throws {
-        try await handle.writeStream(buffer)
-    }
-
-    /// Writes every byte of `bytes` (e.g. `[UInt8]`, `ArraySlice<UInt8>`, `"text".utf8`).
-    nonisolated(nonsending)
-    public func write<Bytes: Collection<UInt8> & Sendable>(_ bytes: Bytes) async throws {
-        try await handle.writeStream(bytes)
-    }
-
-    // MARK: Shutdown, close, options
-
-    /// Which side of the connection ``shutdown(_:)`` closes.
-    public enum ShutdownDirection: Sendable {
-        /// No more reads: reads return 0.
-        case read
-        /// Half-close: the peer reads end of stream; we can still read its data.
-        case write
-        /// Both.
-        case both
-    }
-
-    /// Shuts down one or both directions without closing the socket (`shutdown(2)`).
-    public func shutdown(_ direction: ShutdownDirection) throws(IOError) {
-        try handle.shutdownStream(direction)
-    }
-
-    /// Closes the connection. Pending and later operations fail with `EBADF`. Idempotent; never
-    /// blocks. Dropping the last reference closes it too.
-    public func close() {
-        handle.close()
-    }
+    // MARK: Options, addresses
 
     /// Enables or disables Nagle's algorithm (`TCP_NODELAY`).
     public func setNoDelay(_ enabled: Bool) throws(IOError) {

@@ -252,7 +252,7 @@ public final class UnixDatagramSocket: Sendable {
     // MARK: Options, addresses, close
 
     /// Sets the kernel's send buffer (`SO_SNDBUF`), which also caps the largest datagram; see
-    /// ``TCPStream/setSendBufferSize(_:)`` for the doubling and limits.
+    /// ``StreamSocket/setSendBufferSize(_:)`` for the doubling and limits.
     public func setSendBufferSize(_ bytes: Int) throws(IOError) {
         try handle.setBufferSize(SO_SNDBUF, bytes, "setsockopt(SO_SNDBUF)")
     }
@@ -262,7 +262,7 @@ public final class UnixDatagramSocket: Sendable {
         get throws(IOError) { try handle.bufferSize(SO_SNDBUF, "getsockopt(SO_SNDBUF)") }
     }
 
-    /// Sets the kernel's receive buffer (`SO_RCVBUF`); see ``TCPStream/setSendBufferSize(_:)``.
+    /// Sets the kernel's receive buffer (`SO_RCVBUF`); see ``StreamSocket/setSendBufferSize(_:)``.
     public func setReceiveBufferSize(_ bytes: Int) throws(IOError) {
         try handle.setBufferSize(SO_RCVBUF, bytes, "setsockopt(SO_RCVBUF)")
     }
@@ -284,7 +284,7 @@ public final class UnixDatagramSocket: Sendable {
         get throws(IOError) { try handle.unixAddress("getpeername") { getpeername($0, $1, $2) } }
     }
 
-    /// Lends the socket's descriptor to `body`; see ``TCPStream/withUnsafeFileDescriptor(_:)``.
+    /// Lends the socket's descriptor to `body`; see ``StreamSocket/withUnsafeFileDescriptor(_:)``.
     public func withUnsafeFileDescriptor<Result>(_ body: (CInt) throws -> Result) throws -> Result {
         try handle.withBorrowedDescriptor(body)
     }

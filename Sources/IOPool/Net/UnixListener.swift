@@ -1,6 +1,5 @@
 import CIOPoolShims
 import Glibc
-import Synchronization
 import SystemPackage
 
 /// A listening Unix-domain stream socket: ``TCPListener`` for a ``UnixSocketAddress``.
@@ -18,25 +17,14 @@ import SystemPackage
 ///
 /// The socket file: `bind` creates it, and nothing here ever removes it behind the caller's back.
 /// Binding a path where a file exists fails with `EADDRINUSE`, unless `removingExistingFile` is set
-/// and that file is a socket (a stale one, left by a process that exited). ``close()`` leaves the
+/// and that file is a socket (a stale one, left by a process that exited). ``StreamListener/close()`` leaves the
 /// file in place: remove it yourself (`unlink`) when the server is done, or use an abstract address,
 /// which has no file at all.
 ///
-/// Accepting behaves as ``TCPListener/accept()`` does: running out of descriptors or memory waits
-/// ``TCPListener/acceptBackoff`` and tries again (counted in ``acceptBackoffCount``) instead of
-/// failing or spinning.
-public final class UnixListener: Sendable {
-    let handle: SocketHandle
-    private let backoffs = Atomic<Int>(0)
-
-    init(handle: SocketHandle) {
-        self.handle = handle
-    }
-
-    deinit {
-        handle.close()
-    }
-
+/// Accepting and closing are ``StreamListener``'s, shared with ``TCPListener``: running out of
+/// descriptors or memory waits ``TCPListener/acceptBackoff`` and tries again (counted in
+/// ``StreamListener/acceptBackoffCount``) instead of failing or spinning.
+public final class UnixListener: StreamListener<UnixStream>, @unchecked Sendable {  // Sendable: see StreamListener.swift
     /// Binds a listening socket to `address`.
     ///
     /// If a file exists at a path `address`, the bind fails with `EADDRINUSE` and the file is left
@@ -96,69 +84,6 @@ public final class UnixListener: Sendable {
         }
     }
 
-    /// Waits for the next connection. Several tasks may accept at once, taking turns in FIFO
-    /// order; each connection goes to exactly one of them.
-    ///
-    /// - Throws: `IOError` with `EBADF` ("the socket is closed", operation `accept`) if the listener
-    ///   is closed, before or while this waits (``connections`` ends instead); `CancellationError`
-    ///   if the task is cancelled while waiting; `IOError` with `ECANCELED` if the loop it waits on
-    ///   shut down; other accept(2) errors that concern the listener itself.
-    nonisolated(nonsending)
-    public func accept() async throws -> UnixStream {
-        UnixStream(handle: try await handle.acceptConnection { backoffs.wrappingAdd(1, ordering: .relaxed) })
-    }
-
-    /// ``accept()`` for ``connections``: `nil` instead of the error when the accept failed because
-    /// the listener was closed locally (every failure after a local close is a consequence of it:
-    /// `EBADF`, or the waiter failed by the close). Cancellation is still thrown.
-    nonisolated(nonsending)
-    func acceptUnlessClosed() async throws -> UnixStream? {
-        do {
-            return try await accept()
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch where handle.isClosed {
-            return nil
-        }
-    }
-
-    /// How many times ``accept()`` backed off because descriptors or memory ran out.
-    public var acceptBackoffCount: Int { backoffs.load(ordering: .relaxed) }
-
-    /// The incoming connections, as an `AsyncSequence`: each iteration is an ``accept()``.
-    ///
-    /// The sequence **ends** (`next()` returns `nil`) once the listener is closed locally with
-    /// ``close()``, also when that happens while a `next()` is suspended waiting for a connection:
-    /// so `for try await connection in listener.connections { ... }` simply finishes on a
-    /// graceful shutdown, with no error to catch. A connection accepted before the close was seen
-    /// is still returned. Any other failure of the accept is thrown (`IOError` naming `accept`);
-    /// a cancelled task's `next()` throws `CancellationError`, even if the listener is closed too.
-    public var connections: Connections { Connections(listener: self) }
-
-    /// An `AsyncSequence` of accepted connections.
-    public struct Connections: AsyncSequence, Sendable {
-        let listener: UnixListener
-
-        /// Makes an iterator whose every `next()` is an ``UnixListener/accept()``.
-        public func makeAsyncIterator() -> Iterator { Iterator(listener: listener) }
-
-        /// Accepts one connection per `next()`; returns `nil` once the listener is closed.
-        public struct Iterator: AsyncIteratorProtocol {
-            let listener: UnixListener
-
-            /// The next accepted connection, or `nil` once the listener is closed.
-            nonisolated(nonsending)
-            public mutating func next() async throws -> UnixStream? {
-                try await listener.acceptUnlessClosed()
-            }
-
-            /// The next accepted connection, or `nil` once the listener is closed.
-            public mutating func next(isolation actor: isolated (any Actor)?) async throws -> UnixStream? {
-                try await listener.acceptUnlessClosed()
-            }
-        }
-    }
-
     /// The bound address, as the kernel reports it (a relative path stays relative).
     public var localAddress: UnixSocketAddress {
         get throws(IOError) {
@@ -167,15 +92,5 @@ public final class UnixListener: Sendable {
             }
             return address
         }
-    }
-
-    /// Stops listening. A pending ``accept()``, and every later one, throws `IOError` with `EBADF`
-    /// ("the socket is closed", operation `accept`); ``connections`` ends instead (returns `nil`).
-    /// Idempotent; any thread.
-    ///
-    /// It does **not** remove the socket file: a path stays taken (binding it again fails with
-    /// `EADDRINUSE`) until it is unlinked, or bound with `removingExistingFile: true`.
-    public func close() {
-        handle.close()
     }
 }

@@ -1,13 +1,12 @@
 import Glibc
-import Synchronization
 import SystemPackage
 
 /// A connected Unix-domain stream socket: ``TCPStream`` for a ``UnixSocketAddress``.
 ///
 /// Reading, writing, half-close, cancellation and closing behave exactly as on a ``TCPStream``
-/// (the same non-blocking core): ``read(into:)-(UnsafeMutableRawBufferPointer)`` returns 0 at end of stream, writes never raise
+/// (the same non-blocking core): ``StreamSocket/read(into:)-(UnsafeMutableRawBufferPointer)`` returns 0 at end of stream, writes never raise
 /// `SIGPIPE` (they throw `EPIPE`), a cancelled read or write throws `CancellationError` and leaves
-/// the stream usable, and ``close()`` fails pending operations with `EBADF`. Concurrent use too:
+/// the stream usable, and ``StreamSocket/close()`` fails pending operations with `EBADF`. Concurrent use too:
 /// any number of tasks may read and write at once; calls of one direction take turns in FIFO
 /// order, each write written whole before the next and each read served whole (see ``TCPStream``).
 ///
@@ -20,19 +19,10 @@ import SystemPackage
 ///
 /// let (a, b) = try UnixStream.pair()     // connected, no address (socketpair(2))
 /// ```
-public final class UnixStream: AsyncByteReader, AsyncByteWriter, Sendable {
-    let handle: SocketHandle
-    /// Set by the first `split()` (StreamHalves.swift), which must be the only one.
-    let splitTaken = Atomic<Bool>(false)
-
-    init(handle: SocketHandle) {
-        self.handle = handle
-    }
-
-    deinit {
-        handle.close()
-    }
-
+///
+/// Reading, writing, ``StreamSocket/shutdown(_:)`` and ``StreamSocket/close()`` are
+/// ``StreamSocket``'s, shared with ``TCPStream``.
+public final class UnixStream: StreamSocket, @unchecked Sendable {  // Sendable: see StreamSocket.swift
     /// Connects to the listener at `address`.
     ///
     /// A Unix-domain connect completes at once or fails at once; it never waits for the server to
@@ -66,42 +56,7 @@ public final class UnixStream: AsyncByteReader, AsyncByteWriter, Sendable {
         return (UnixStream(handle: SocketHandle(fd: fds[0])), UnixStream(handle: SocketHandle(fd: fds[1])))
     }
 
-    // MARK: Reading and writing
-
-    /// Reads up to `buffer.count` bytes into `buffer`; returns 0 at end of stream.
-    ///
-    /// `buffer` must stay valid until the call returns. An empty `buffer` throws ``IOError`` with
-    /// `EINVAL` (a read of 0 bytes would look like end of stream).
-    nonisolated(nonsending)
-    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        try await handle.readStream(into: buffer)
-    }
-
-    /// Writes every byte of `buffer`, suspending while the socket buffer is full (backpressure:
-    /// nothing is buffered in user space).
-    nonisolated(nonsending)
-    public func write(_ buffer: UnsafeRawBufferPointer) async throws {
-        try await handle.writeStream(buffer)
-    }
-
-    /// Writes every byte of `bytes` (e.g. `[UInt8]`, `ArraySlice<UInt8>`, `"text".utf8`).
-    nonisolated(nonsending)
-    public func write<Bytes: Collection<UInt8> & Sendable>(_ bytes: Bytes) async throws {
-        try await handle.writeStream(bytes)
-    }
-
-    // MARK: Shutdown, close, addresses
-
-    /// Shuts down one or both directions without closing the socket (`shutdown(2)`).
-    public func shutdown(_ direction: TCPStream.ShutdownDirection) throws(IOError) {
-        try handle.shutdownStream(direction)
-    }
-
-    /// Closes the stream. Pending and later operations fail with `EBADF`. Idempotent; never
-    /// blocks. Dropping the last reference closes it too.
-    public func close() {
-        handle.close()
-    }
+    // MARK: Addresses
 
     /// The local end's address: `nil` if it is unnamed (a client, or one end of a ``pair()``). On a
     /// stream accepted by a ``UnixListener``, the listener's address.

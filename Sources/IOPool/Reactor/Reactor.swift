@@ -218,7 +218,6 @@ final class Reactor: @unchecked Sendable {
     /// Outcome of one `poll`, for the loop's counters.
     struct PollResult {
         var events = 0
-        var woken = false
     }
 
     /// One `epoll_pwait2` with a timeout in nanoseconds (nil blocks); dispatches every event to its
@@ -244,7 +243,6 @@ final class Reactor: @unchecked Sendable {
                 if data == Reactor.wakeToken {
                     var value: UInt64 = 0
                     _ = withUnsafeMutableBytes(of: &value) { Glibc.read(wakeFD, $0.baseAddress, 8) }
-                    result.woken = true
                     continue
                 }
                 result.events += 1

@@ -46,7 +46,7 @@ final class Registration: @unchecked Sendable {
     /// nil for a registration with a shared driver.
     unowned(unsafe) let loop: IOThread?
     /// The shared-mode lock (nil when confined).
-    private let lock: UnsafeMutablePointer<pthread_mutex_t>?
+    private let lock: PThreadMutex?
     /// The shared reactor this registration belongs to (nil when confined). A strong reference: the
     /// socket closes through it; the reactor's table drops the registration on deregistration, which
     /// breaks the cycle.
@@ -105,21 +105,11 @@ final class Registration: @unchecked Sendable {
         self.loop = loop
         self.sharedReactor = sharedReactor
         self.isStream = isStream
-        if loop == nil {
-            let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-            lock.initialize(to: pthread_mutex_t())
-            pthread_mutex_init(lock, nil)
-            self.lock = lock
-        } else {
-            lock = nil
-        }
+        lock = loop == nil ? PThreadMutex() : nil
     }
 
     deinit {
-        if let lock {
-            pthread_mutex_destroy(lock)
-            lock.deallocate()
-        }
+        lock?.destroy()
     }
 
     var isShared: Bool { lock != nil }
@@ -127,8 +117,8 @@ final class Registration: @unchecked Sendable {
     /// Runs `body` with the shared-mode lock held. Shared registrations only.
     @inline(__always)
     private func locked<Result>(_ body: () -> Result) -> Result {
-        pthread_mutex_lock(lock!)
-        defer { pthread_mutex_unlock(lock!) }
+        lock!.lock()
+        defer { lock!.unlock() }
         return body()
     }
 
@@ -370,8 +360,8 @@ final class Registration: @unchecked Sendable {
 
     /// Removes the waiters matching `predicate` (under the lock when shared).
     private func takeWaiters(_ predicate: (Waiter) -> Bool) -> [Waiter?] {
-        if let lock { pthread_mutex_lock(lock) }
-        defer { if let lock { pthread_mutex_unlock(lock) } }
+        lock?.lock()
+        defer { lock?.unlock() }
         var taken: [Waiter?] = []
         if let waiter = reader, predicate(waiter) {
             reader = nil

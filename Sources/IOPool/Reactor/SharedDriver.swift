@@ -15,7 +15,7 @@ import Synchronization
 final class SharedDriver: Sendable {
     let reactor: Reactor
     private struct TimerState {
-        var timers = LoopTimers()
+        var timers = PendingSleeps()
         /// The deadline the holder is blocked until (UInt64.max: no timeout); 0 when nobody blocks.
         var pollDeadline: UInt64 = 0
         var stopped = false
@@ -24,8 +24,8 @@ final class SharedDriver: Sendable {
     private let held = Atomic<Bool>(false)
     /// Polls and I/O events, for metrics. Written by the holder only (`held` orders one holder's
     /// writes before the next one's), so single-writer bumps.
-    let polls = IOThreadCounters.Counter()
-    let events = IOThreadCounters.Counter()
+    let polls = RelaxedCounter()
+    let events = RelaxedCounter()
 
     init() throws(IOError) {
         reactor = try Reactor(shared: true)

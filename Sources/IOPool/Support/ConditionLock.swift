@@ -1,19 +1,17 @@
 import Glibc
 
-/// A value guarded by a pthread mutex, with a condition variable to wait for it to change.
-/// (Pthread primitives, not `Synchronization.Mutex`: see `Locked` for why ThreadSanitizer needs them.)
+/// A value guarded by a pthread mutex (`PThreadMutex`), with a condition variable to wait for it
+/// to change. (Pthread primitives, not `Synchronization.Mutex`: see `Locked` for why
+/// ThreadSanitizer needs them.)
 ///
 /// `@unchecked Sendable`: `value` is only touched with `mutex` held.
 final class ConditionLock<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex = PThreadMutex()
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     private var value: Value
 
     init(_ value: Value) {
         self.value = value
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
         condition = .allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
         var attributes = pthread_condattr_t()
@@ -26,14 +24,13 @@ final class ConditionLock<Value>: @unchecked Sendable {
     deinit {
         pthread_cond_destroy(condition)
         condition.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        mutex.destroy()
     }
 
     @inline(__always)
     func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        mutex.lock()
+        defer { mutex.unlock() }
         return try body(&value)
     }
 
@@ -43,16 +40,16 @@ final class ConditionLock<Value>: @unchecked Sendable {
         until ready: (inout Value) -> Bool, deadline: UInt64? = nil,
         then body: (inout Value, _ timedOut: Bool) -> Result
     ) -> Result {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        mutex.lock()
+        defer { mutex.unlock() }
         while !ready(&value) {
             if let deadline {
                 var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-                if pthread_cond_timedwait(condition, mutex, &time) == ETIMEDOUT, !ready(&value) {
+                if pthread_cond_timedwait(condition, mutex.pointer, &time) == ETIMEDOUT, !ready(&value) {
                     return body(&value, true)
                 }
             } else {
-                pthread_cond_wait(condition, mutex)
+                pthread_cond_wait(condition, mutex.pointer)
             }
         }
         return body(&value, false)
@@ -61,6 +58,6 @@ final class ConditionLock<Value>: @unchecked Sendable {
     /// Wakes one waiter. Call with or without the lock held.
     func signal() { pthread_cond_signal(condition) }
 
-    /// Wakes every waiter.
+    /// Wakes every waiter. (The library's waiters are one per lock; tests wake several.)
     func broadcast() { pthread_cond_broadcast(condition) }
 }

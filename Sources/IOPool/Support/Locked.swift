@@ -17,29 +17,24 @@ import Glibc
 /// SPI-public (`@_spi(IOPoolSupport)`) for this package's other modules (IOPoolMetrics), which are
 /// tested under TSan too; not API.
 @_spi(IOPoolSupport) public final class Locked<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex = PThreadMutex()
     private let value: UnsafeMutablePointer<Value>
 
     public init(_ value: Value) {
         self.value = .allocate(capacity: 1)
         self.value.initialize(to: value)
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        let rc = pthread_mutex_init(mutex, nil)
-        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
     }
 
     deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        mutex.destroy()
         value.deinitialize(count: 1)
         value.deallocate()
     }
 
     @inline(__always)
     public func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        mutex.lock()
+        defer { mutex.unlock() }
         return try body(&value.pointee)
     }
 }

@@ -52,13 +52,13 @@ final class Worker: @unchecked Sendable {
 
 /// A worker's counters: single-writer (the holder) relaxed atomics, read by snapshots.
 final class WorkerCounters: Sendable {
-    let jobsRun = IOThreadCounters.Counter()
-    let stealAttempts = IOThreadCounters.Counter()
-    let steals = IOThreadCounters.Counter()
-    let parks = IOThreadCounters.Counter()
-    let unparks = IOThreadCounters.Counter()  // written by notifiers: atomic add
-    let lifoHits = IOThreadCounters.Counter()
-    let injectPops = IOThreadCounters.Counter()
+    let jobsRun = RelaxedCounter()
+    let stealAttempts = RelaxedCounter()
+    let steals = RelaxedCounter()
+    let parks = RelaxedCounter()
+    let unparks = RelaxedCounter()  // written by notifiers: atomic add
+    let lifoHits = RelaxedCounter()
+    let injectPops = RelaxedCounter()
     /// Time spent in `park`, for the busy time (two clock reads per park, none per job).
     let parkedTime = ParkedTime()
 }

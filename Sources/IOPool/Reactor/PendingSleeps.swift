@@ -8,14 +8,15 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
 
-/// A loop's timers: suspended sleeps in a `TimerHeap`; the earliest deadline becomes the loop's
-/// `epoll_pwait2` timeout (nanoseconds).
+/// The sleeps waiting for their deadline on one poller (an IOThread's loop, or a
+/// `WorkStealingPool`'s `SharedDriver`): suspended continuations in a `TimerHeap`; the earliest
+/// deadline becomes the poller's `epoll_pwait2` timeout (nanoseconds).
 ///
 /// A sleep takes an ID first (`makeID`), so that its cancellation handler can name it, then
 /// `add`s itself; an ID that is never added goes back with `discard`.
 ///
 /// Loop-confined (owned by one IOThread), or guarded by a lock (a `SharedDriver`'s).
-struct LoopTimers {
+struct PendingSleeps {
     typealias ID = TimerHeap<UnsafeContinuation<Void, any Error>>.ID
 
     private var heap = TimerHeap<UnsafeContinuation<Void, any Error>>()
