@@ -1,6 +1,6 @@
-/// How the tables and the progress lines print numbers: one and two decimals, ratios as "1.23×",
-/// and "-" for a value that is not there (NaN: a runtime that did not run, a percentile wrk did
-/// not report).
+// How the tables and the progress lines print numbers: one and two decimals, ratios as "1.23×",
+// and "-" for a value that is not there (NaN: a runtime that did not run, a percentile wrk did
+// not report).
 
 func format1(_ value: Double) -> String {
     value.isFinite ? String(Double(Int((value * 10).rounded())) / 10) : "-"

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Running this executable and the shell from a command: the path of the running executable (to
-/// start more of itself as servers) and a shell command run to completion.
+// Running this executable and the shell from a command: the path of the running executable (to
+// start more of itself as servers) and a shell command run to completion.
 
 /// The path of the running executable (to start more of itself as servers).
 func currentExecutable() throws -> String {

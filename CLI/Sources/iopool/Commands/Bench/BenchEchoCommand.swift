@@ -86,7 +86,7 @@ extension BenchCommand {
                 servers: servers, configurations: configurations, rounds: rounds, warmup: warmup, seconds: seconds,
                 serverThreads: threads, clientThreads: clientThreads, serverCPUs: serverCPUs, clientCPUs: clientCPUs,
                 clientBinary: clientBinary, logDirectory: output.output)
-            let pinning = serverCPUs.map { "server on CPU \(CPUAffinity.describe($0)), client on CPU \(CPUAffinity.describe(clientCPUs!))" } ?? "not pinned"
+            let pinning = CPUAffinity.describe(server: serverCPUs, client: clientCPUs, clientName: "client")
             let heading =
                 "echo: \(sizes)-byte messages, depth \(depth), \(threads) server thread(s), \(clientThreads) C client thread(s), "
                 + "\(pinning); medians of \(rounds) interleaved rounds of \(format1(seconds)) s"

@@ -116,7 +116,7 @@ extension BenchCommand {
                 servers: servers, configurations: configurations, rounds: rounds, warmup: warmup, seconds: seconds,
                 serverThreads: threads, clientThreads: clientThreads, serverCPUs: serverCPUs, clientCPUs: clientCPUs,
                 wrk: wrkPath, logDirectory: output.output)
-            let pinning = serverCPUs.map { "server on CPU \(CPUAffinity.describe($0)), wrk on CPU \(CPUAffinity.describe(clientCPUs!))" } ?? "not pinned"
+            let pinning = CPUAffinity.describe(server: serverCPUs, client: clientCPUs, clientName: "wrk")
             let heading =
                 "http: \(threads) server thread(s), wrk with \(clientThreads) thread(s), \(pinning); "
                 + "medians of \(rounds) interleaved rounds of \(seconds) s after \(warmup) s of warm-up"
