@@ -51,6 +51,18 @@ struct ComparisonReport {
         return table
     }
 
+    /// Prints the table and writes `<name>.json` (the options, summaries and samples) and
+    /// `<name>.svg` (the chart) into `directory`, as `BenchReport` does for every benchmark.
+    func publish<Summary, Sample>(
+        name: String, options: ComparisonRecord<Summary, Sample>.Options, summaries: [Summary], samples: [Sample],
+        into directory: String
+    ) throws {
+        try BenchReport(
+            name: name, table: table(), chart: chart(),
+            results: ComparisonRecord(options: options, summaries: summaries, samples: samples)
+        ).publish(into: directory)
+    }
+
     /// Three panels: the rate, the server's CPU per operation and the p99 latency, client-bound bars faded.
     func chart() -> BarChart {
         func values<Value>(_ value: (any ComparedRow) -> Value, absent: Value) -> [[Value]] {

@@ -104,15 +104,13 @@ extension BenchCommand {
                         })
                 },
                 operation: ("msg", "message"), rateHeader: "msgs/s", latencyKind: "round-trip", client: "the load client")
-            try BenchReport(
-                name: "echo", table: report.table(), chart: report.chart(),
-                results: ComparisonRecord(
-                    options: .init(
-                        loadClient: EchoBaselineProgram.loadClient.source, servers: servers, threads: threads,
-                        clientThreads: clientThreads, depth: depth, rounds: rounds, warmupSeconds: warmup, seconds: seconds,
-                        serverCPUs: serverCPUs, clientCPUs: clientCPUs),
-                    summaries: summaries, samples: samples)
-            ).publish(into: output.output)
+            try report.publish(
+                name: "echo",
+                options: .init(
+                    loadClient: EchoBaselineProgram.loadClient.source, servers: servers, threads: threads,
+                    clientThreads: clientThreads, depth: depth, rounds: rounds, warmupSeconds: warmup, seconds: seconds,
+                    serverCPUs: serverCPUs, clientCPUs: clientCPUs),
+                summaries: summaries, samples: samples, into: output.output)
         }
 
         private func serverList() throws -> [EchoBenchmark.Server] {

@@ -135,15 +135,13 @@ extension BenchCommand {
                         })
                 },
                 operation: ("req", "request"), rateHeader: "req/s", latencyKind: "request latency", client: "wrk")
-            try BenchReport(
-                name: "http", table: report.table(), chart: report.chart(),
-                results: ComparisonRecord(
-                    options: .init(
-                        loadClient: "wrk, with the Lua script wrk-iopool.lua written next to this file", servers: servers,
-                        threads: threads, clientThreads: clientThreads, rounds: rounds, warmupSeconds: Double(warmup),
-                        seconds: Double(seconds), serverCPUs: serverCPUs, clientCPUs: clientCPUs),
-                    summaries: summaries, samples: samples)
-            ).publish(into: output.output)
+            try report.publish(
+                name: "http",
+                options: .init(
+                    loadClient: "wrk, with the Lua script wrk-iopool.lua written next to this file", servers: servers,
+                    threads: threads, clientThreads: clientThreads, rounds: rounds, warmupSeconds: Double(warmup),
+                    seconds: Double(seconds), serverCPUs: serverCPUs, clientCPUs: clientCPUs),
+                summaries: summaries, samples: samples, into: output.output)
         }
     }
 }
