@@ -1,18 +1,16 @@
 import ArgumentParser
-import Glibc
 
+/// `iopool`: the root command, its subcommands one file each in Commands/.
 @main
 struct IOPoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "iopool",
         abstract: "swift-iopool's command-line tool: example servers (TCP echo, HTTP), a load client and benchmarks.",
-        subcommands: [EchoServer.self, HTTPServerCommand.self, LoadCommand.self, BenchCommand.self])
+        subcommands: [EchoServerCommand.self, HTTPServerCommand.self, LoadCommand.self, BenchCommand.self])
 
-    /// Ignores SIGPIPE before anything runs: a write to a closed pipe then fails with EPIPE
-    /// instead of killing the process without a word. A closed stdout ends the program through
-    /// `printLine` (exit status 1, a line on stderr); sockets already send with MSG_NOSIGNAL.
+    /// Ignores SIGPIPE before anything runs (see `Signals.ignoreBrokenPipe`).
     static func main() async {
-        signal(SIGPIPE, SIG_IGN)
+        Signals.ignoreBrokenPipe()
         await main(nil)
     }
 }

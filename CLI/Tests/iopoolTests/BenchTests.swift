@@ -194,6 +194,20 @@ struct BenchTests {
         #expect(svg.contains(">20*<") && svg.contains(">10<"))
     }
 
+    @Test func tableColumnsArePaddedToTheirWidthAndTheLastIsNot() {
+        var table = TextTable(heading: ["h"], columns: [("a", 4), ("bb", 3), ("last", 0)], notes: ["n"])
+        table.append(["x", "wide", "z"])
+        #expect(table.titleLine == "a   bb last")
+        // A cell as wide as its column or wider keeps one space before the next.
+        #expect(table.line(table.rows[0]) == "x   wide z")
+    }
+
+    @Test func cpuSplitIsDescribedAsTasksetPrintsIt() {
+        #expect(CPUAffinity.describe([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8")
+        #expect(CPUAffinity.describe(server: [0], client: [1, 2], clientName: "wrk") == "server on CPU 0, wrk on CPU 1-2")
+        #expect(CPUAffinity.describe(server: nil, client: nil, clientName: "wrk") == "not pinned")
+    }
+
     @Test func medianOfOddEvenAndNaN() {
         #expect(median([3, 1, 2]) == 2)
         #expect(median([4, 1, 3, 2]) == 2.5)

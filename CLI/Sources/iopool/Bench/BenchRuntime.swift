@@ -60,7 +60,9 @@ enum BenchRuntime: Sendable {
         }
     }
 
-    func shutdown() async {
+    /// Shuts the runtime down gracefully: a pool waits for its tasks (the floor stops its threads;
+    /// the global executor has nothing to shut down).
+    func shutdownGracefully() async {
         switch self {
         case .ioThreadPool(let pool): await pool.shutdownGracefully()
         case .workStealing(let pool), .workStealingPreference(let pool): await pool.shutdownGracefully()

@@ -63,7 +63,7 @@ enum BlockingBenchmark {
         try await Task.sleep(for: .milliseconds(200))
         running.clear()
         for task in background { await task.value }
-        await runtime.shutdown()
+        await runtime.shutdownGracefully()
         let sorted = latencies.sorted
         func percentile(_ p: Double) -> Double {
             guard !sorted.isEmpty else { return .nan }

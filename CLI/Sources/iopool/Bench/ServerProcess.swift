@@ -14,18 +14,43 @@ final class ServerProcess {
     var pid: pid_t { child.pid }
 
     /// Starts `command` with `{port}` replaced by a free loopback port (and `PORT` set in its
-    /// environment), then waits until that port accepts connections.
+    /// environment), then waits until the server listens on that port. The port was free a moment
+    /// before the server binds it: if another process listens there by then, the server starts
+    /// again on another port (three tries).
     static func start(name: String, command template: String, cpus: [Int]?, logPath: String) async throws -> ServerProcess {
-        let port = try freeLoopbackPort()
+        var tries = 1
+        while true {
+            do {
+                return try await start(name: name, command: template, port: try freeLoopbackPort(), cpus: cpus, logPath: logPath)
+            } catch let error as PortTaken where tries < 3 {
+                printError("\(error.description.prefix { $0 != ";" }); starting it again on another port")
+                tries += 1
+            }
+        }
+    }
+
+    /// Starts `command` on `port` and waits until the server, the child process or one of its
+    /// descendants, holds a socket listening on it (a successful connect would not tell whose it
+    /// is). Throws `PortTaken` as soon as another process listens on `port`, and a `BenchError`
+    /// if the server exits first or is not listening after `timeout`.
+    static func start(
+        name: String, command template: String, port: UInt16, cpus: [Int]?, logPath: String, timeout: Duration = .seconds(30)
+    ) async throws -> ServerProcess {
         let command = template.replacingOccurrences(of: "{port}", with: String(port))
         let process = try ServerProcess(name: name, command: command, port: port, cpus: cpus, logPath: logPath)
         do {
-            try await process.waitUntilAccepting()
+            try await process.waitUntilListening(timeout: timeout)
         } catch {
             await process.stop()
             throw error
         }
         return process
+    }
+
+    /// Another process listens on the port the server was given: the server's bind fails, or,
+    /// with SO_REUSEPORT, the two share the connections.
+    struct PortTaken: Error, CustomStringConvertible {
+        let description: String
     }
 
     private init(name: String, command: String, port: UInt16, cpus: [Int]?, logPath: String) throws {
@@ -50,19 +75,19 @@ final class ServerProcess {
         return try listener.localAddress.port
     }
 
-    private func waitUntilAccepting() async throws {
-        let address = try SocketAddress(host: "127.0.0.1", port: port)
-        let deadline = IOClock.Instant.now.advanced(by: .seconds(30))
+    private func waitUntilListening(timeout: Duration) async throws {
+        let deadline = IOClock.Instant.now.advanced(by: timeout)
         while true {
+            let holders = ListeningSockets.holders(of: port, tree: child.pid)
+            if holders.others > 0 {
+                throw PortTaken(description: "\(name): another process listens on port \(port) too; its output (\(logPath)):\n\(logTail())")
+            }
             if let status = child.reap() {
                 throw BenchError("\(name): the server exited (\(status)) before accepting connections; its output (\(logPath)):\n\(logTail())")
             }
-            if let stream = try? await TCPStream.connect(to: address) {
-                stream.close()
-                return
-            }
+            if holders.tree > 0 { return }
             if IOClock.Instant.now >= deadline {
-                throw BenchError("\(name): nothing accepts on 127.0.0.1:\(port) after 30 s; its output (\(logPath)):\n\(logTail())")
+                throw BenchError("\(name): nothing listens on 127.0.0.1:\(port) after \(timeout.components.seconds) s; its output (\(logPath)):\n\(logTail())")
             }
             try await sleep(for: .milliseconds(50))
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The rules for the CLI's numeric options, checked in each command's `validate()`, so that a bad
 /// value is refused at parse time with a message that names the option, the value and the rule
@@ -38,5 +39,15 @@ enum OptionRules {
             let range = allowingZero ? "from 0 to \(Int(maximumSeconds))" : "greater than 0, at most \(Int(maximumSeconds))"
             throw ValidationError("\(option) \(value): expected a finite number of seconds \(range)")
         }
+    }
+
+    /// A comma-separated list of positive integers (`--connections 1,16,256`), or a ValidationError
+    /// that names the option.
+    static func parseList(_ text: String, _ option: String) throws -> [Int] {
+        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("\(option) '\(text)': expected positive whole numbers separated by commas, e.g. 1,16,256")
+        }
+        return values.map { $0! }
     }
 }

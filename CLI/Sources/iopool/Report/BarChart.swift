@@ -156,29 +156,6 @@ struct BarChart {
     }
 }
 
-/// A value with at most three significant digits, and k/M suffixes for large ones.
-func formatValue(_ value: Double) -> String {
-    guard value.isFinite else { return "-" }
-    let magnitude = abs(value)
-    if magnitude >= 1e6 { return trimmed(value / 1e6) + "M" }
-    if magnitude >= 1e4 { return trimmed(value / 1e3) + "k" }
-    return trimmed(value)
-}
-
-private func trimmed(_ value: Double) -> String {
-    let magnitude = abs(value)
-    let decimals = magnitude >= 100 ? 0 : magnitude >= 10 ? 1 : magnitude >= 1 ? 2 : 3
-    var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let rounded = (value * scale).rounded() / scale
-    if decimals == 0 { return String(Int(rounded)) }
-    var text = String(rounded)
-    if text.contains("e") { return String(rounded) }
-    while text.hasSuffix("0") { text.removeLast() }
-    if text.hasSuffix(".") { text.removeLast() }
-    return text
-}
-
 private func fmt(_ value: Double) -> String { String((value * 10).rounded() / 10) }
 
 private func escape(_ text: String) -> String {

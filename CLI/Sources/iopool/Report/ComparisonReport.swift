@@ -26,27 +26,44 @@ struct ComparisonReport {
     /// Who the load client is, for the notes ("the load client", "wrk").
     var client: String
 
-    func printTable() {
+    /// One row per server and configuration, with the ratios to the first server.
+    func table() -> TextTable {
         let labelWidth = max(16, (groups.map(\.label.count).max() ?? 0) + 2)
         let serverWidth = max(22, (servers.map(\.count).max() ?? 0) + 2)
-        printLine(heading)
-        printLine(
-            pad("configuration", labelWidth) + pad("server", serverWidth) + pad(rateHeader, 11) + pad("p50 µs", 9) + pad("p99 µs", 9)
-                + pad("CPU µs/\(operation.short)", 12) + pad("client %", 10) + pad(rateHeader + " ×", 18) + "CPU/\(operation.short) ×")
+        var table = TextTable(
+            heading: [heading],
+            columns: [
+                ("configuration", labelWidth), ("server", serverWidth), (rateHeader, 11), ("p50 µs", 9), ("p99 µs", 9),
+                ("CPU µs/\(operation.short)", 12), ("client %", 10), (rateHeader + " ×", 18), ("CPU/\(operation.short) ×", 0),
+            ],
+            notes: [
+                "(× columns: ratio to \(servers.first ?? "-"); for CPU/\(operation.short) lower is better. client %: \(client)'s busiest core; "
+                    + "over \(Int(ServerComparison.clientBoundPercent))% the row is client-bound, and no ratio is claimed for it)"
+            ])
         for group in groups {
             for row in group.rows {
-                printLine(
-                    pad(group.label, labelWidth) + pad(row.server, serverWidth) + pad("\(Int(row.rate))", 11)
-                        + pad(format1(row.p50Microseconds), 9) + pad(format1(row.p99Microseconds), 9)
-                        + pad(format2(row.cpuMicrosecondsPerOperation), 12) + pad(format1(row.clientCorePercent), 10)
-                        + pad(row.throughputRatio.text, 18) + row.cpuRatio.text)
+                table.append([
+                    group.label, row.server, "\(Int(row.rate))", format1(row.p50Microseconds), format1(row.p99Microseconds),
+                    format2(row.cpuMicrosecondsPerOperation), format1(row.clientCorePercent), row.throughputRatio.text, row.cpuRatio.text,
+                ])
             }
         }
-        printLine(
-            "(× columns: ratio to \(servers.first ?? "-"); for CPU/\(operation.short) lower is better. client %: \(client)'s busiest core; "
-                + "over \(Int(ServerComparison.clientBoundPercent))% the row is client-bound, and no ratio is claimed for it)")
+        return table
     }
 
+    /// Prints the table and writes `<name>.json` (the options, summaries and samples) and
+    /// `<name>.svg` (the chart) into `directory`, as `BenchReport` does for every benchmark.
+    func publish<Summary, Sample>(
+        name: String, options: ComparisonRecord<Summary, Sample>.Options, summaries: [Summary], samples: [Sample],
+        into directory: String
+    ) throws {
+        try BenchReport(
+            name: name, table: table(), chart: chart(),
+            results: ComparisonRecord(options: options, summaries: summaries, samples: samples)
+        ).publish(into: directory)
+    }
+
+    /// Three panels: the rate, the server's CPU per operation and the p99 latency, client-bound bars faded.
     func chart() -> BarChart {
         func values<Value>(_ value: (any ComparedRow) -> Value, absent: Value) -> [[Value]] {
             groups.map { group in servers.map { server in group.rows.first { $0.server == server }.map(value) ?? absent } }
@@ -72,4 +89,30 @@ struct ComparisonReport {
                     values: values(\.p99Microseconds, absent: .nan), marked: clientBound, logarithmic: true),
             ])
     }
+}
+
+/// The JSON results of a server comparison: how it ran, the medians per server and configuration,
+/// and every round's sample (`results.summaries` is what .ci/bench-smoke.sh and
+/// .ci/bench-http-smoke.sh check). Each benchmark keeps its own summary and sample field names
+/// (messages, requests).
+struct ComparisonRecord<Summary: Codable & Sendable, Sample: Codable & Sendable>: Codable, Sendable {
+    struct Options: Codable, Sendable {
+        /// The program that drove every server, and how.
+        var loadClient: String
+        var servers: [BenchServer]
+        var threads: Int
+        var clientThreads: Int
+        /// Messages in flight per connection: `bench echo`'s, for every configuration (`bench
+        /// http`'s depths are per configuration, and this is absent).
+        var depth: Int?
+        var rounds: Int
+        var warmupSeconds: Double
+        var seconds: Double
+        var serverCPUs: [Int]?
+        var clientCPUs: [Int]?
+    }
+
+    var options: Options
+    var summaries: [Summary]
+    var samples: [Sample]
 }

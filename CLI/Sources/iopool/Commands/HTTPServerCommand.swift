@@ -6,7 +6,7 @@ import IOPoolServiceLifecycle
 import Logging
 import ServiceLifecycle
 
-/// TechEmpower's plaintext and JSON tests on IOPoolHTTP's `HTTPServer`: what `iopool bench http`
+/// `iopool http-server`: TechEmpower's plaintext and JSON tests (`TechEmpowerResponder`) on IOPoolHTTP's `HTTPServer`: what `iopool bench http`
 /// measures against Hummingbird, nginx and any other peer.
 ///
 /// As `iopool echo-server`, it runs as a swift-service-lifecycle `ServiceGroup`: [the pool, the
@@ -91,64 +91,5 @@ struct HTTPServerCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         printError("http-server: stopped")
-    }
-}
-
-/// GET (and HEAD, which the server answers without the body) of /plaintext and /json; 404 for
-/// other paths, 405 for other methods on them. The responses are built once, and the route is
-/// found without allocating: a request costs the server's parse and write, not the handler's.
-struct TechEmpowerResponder: HTTPResponder {
-    private static let plaintext = okResponse(.plaintext)
-    private static let json = okResponse(.json)
-    private static let notFound = (
-        head: HTTPResponse(status: .notFound, headerFields: [.contentType: "text/plain"]), body: Array("Not Found".utf8)
-    )
-    private static let methodNotAllowed = (
-        head: HTTPResponse(status: .methodNotAllowed, headerFields: [.contentType: "text/plain", .allow: "GET, HEAD"]),
-        body: Array("Method Not Allowed".utf8)
-    )
-
-    private static func okResponse(_ route: TechEmpowerRoute) -> (head: HTTPResponse, body: [UInt8]) {
-        (HTTPResponse(status: .ok, headerFields: [.contentType: route.contentType]), Array(route.body.utf8))
-    }
-
-    nonisolated(nonsending) func respond(to request: HTTPRequest, body: HTTPRequestBody, writer: HTTPResponseWriter) async throws {
-        let response: (head: HTTPResponse, body: [UInt8])
-        switch Self.route(of: request.path ?? "") {
-        case .plaintext?: response = Self.plaintext
-        case .json?: response = Self.json
-        case nil: return try await writer.respond(Self.notFound.head, body: Self.notFound.body)
-        }
-        guard request.method == .get || request.method == .head else {
-            return try await writer.respond(Self.methodNotAllowed.head, body: Self.methodNotAllowed.body)
-        }
-        try await writer.respond(response.head, body: response.body)
-    }
-
-    /// The route of a request target's path, its query (after `?`) ignored.
-    static func route(of target: String) -> TechEmpowerRoute? {
-        // The benchmark's exact targets first: a string comparison, where the search for a `?`
-        // (a generic scan of the UTF-8 view) cost about 340 instructions per request.
-        if target == TechEmpowerRoute.plaintext.path { return .plaintext }
-        if target == TechEmpowerRoute.json.path { return .json }
-        let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
-        return TechEmpowerRoute.allCases.first { path == $0.path }
-    }
-}
-
-/// IOPoolHTTP's `HTTPService` with what the command prints: the address once bound, and a line
-/// when the graceful shutdown begins (both handlers run on the group's graceful shutdown).
-struct AnnouncedHTTPService: Service {
-    let service: HTTPService
-    let address: SocketAddress
-    let gracePeriod: Double
-
-    func run() async throws {
-        printLine("listening on \(address)")
-        try await withGracefulShutdownHandler {
-            try await service.run()
-        } onGracefulShutdown: { [gracePeriod] in
-            printError("http-server: shutting down: stopped accepting; open connections have up to \(gracePeriod) s")
-        }
     }
 }

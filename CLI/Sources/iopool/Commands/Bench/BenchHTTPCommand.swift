@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import IOPool
 
+/// `iopool bench http`: the options, the servers to start, and the report (the measuring is
+/// `HTTPBenchmark`'s).
 extension BenchCommand {
     struct HTTP: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -61,8 +63,8 @@ extension BenchCommand {
 
         /// Every connections × depth × path, in that nesting (paths outermost, as the chart groups them).
         func configurationList() throws -> [HTTPBenchmark.Configuration] {
-            let connectionCounts = try parseList(connections, "--connections")
-            let depthList = try parseList(depths, "--depths")
+            let connectionCounts = try OptionRules.parseList(connections, "--connections")
+            let depthList = try OptionRules.parseList(depths, "--depths")
             let routes = paths.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             guard !routes.isEmpty else { throw ValidationError("--paths '\(paths)': expected at least one path") }
             for route in routes where TechEmpowerRoute(rawValue: route) == nil {
@@ -114,7 +116,7 @@ extension BenchCommand {
                 servers: servers, configurations: configurations, rounds: rounds, warmup: warmup, seconds: seconds,
                 serverThreads: threads, clientThreads: clientThreads, serverCPUs: serverCPUs, clientCPUs: clientCPUs,
                 wrk: wrkPath, logDirectory: output.output)
-            let pinning = serverCPUs.map { "server on CPU \(CPUAffinity.describe($0)), wrk on CPU \(CPUAffinity.describe(clientCPUs!))" } ?? "not pinned"
+            let pinning = CPUAffinity.describe(server: serverCPUs, client: clientCPUs, clientName: "wrk")
             let heading =
                 "http: \(threads) server thread(s), wrk with \(clientThreads) thread(s), \(pinning); "
                 + "medians of \(rounds) interleaved rounds of \(seconds) s after \(warmup) s of warm-up"
@@ -133,14 +135,13 @@ extension BenchCommand {
                         })
                 },
                 operation: ("req", "request"), rateHeader: "req/s", latencyKind: "request latency", client: "wrk")
-            report.printTable()
-            try BenchRecord.write(
-                name: "http", into: output.output, chart: report.chart(),
-                record: HTTPRecord(
-                    options: .init(
-                        servers: servers, threads: threads, clientThreads: clientThreads, rounds: rounds, warmupSeconds: warmup,
-                        seconds: seconds, serverCPUs: serverCPUs, clientCPUs: clientCPUs),
-                    summaries: summaries, samples: samples))
+            try report.publish(
+                name: "http",
+                options: .init(
+                    loadClient: "wrk, with the Lua script wrk-iopool.lua written next to this file", servers: servers,
+                    threads: threads, clientThreads: clientThreads, rounds: rounds, warmupSeconds: Double(warmup),
+                    seconds: Double(seconds), serverCPUs: serverCPUs, clientCPUs: clientCPUs),
+                summaries: summaries, samples: samples, into: output.output)
         }
     }
 }
@@ -156,22 +157,4 @@ enum HTTPServerPool: String, CaseIterable {
         case .stealing: "WorkStealingPool"
         }
     }
-}
-
-struct HTTPRecord: Codable, Sendable {
-    struct Options: Codable, Sendable {
-        /// The program that drove every server, and how.
-        var loadClient = "wrk, with the Lua script wrk-iopool.lua written next to this file"
-        var servers: [BenchServer]
-        var threads: Int
-        var clientThreads: Int
-        var rounds: Int
-        var warmupSeconds: Int
-        var seconds: Int
-        var serverCPUs: [Int]?
-        var clientCPUs: [Int]?
-    }
-    var options: Options
-    var summaries: [HTTPBenchmark.Summary]
-    var samples: [HTTPBenchmark.Sample]
 }

@@ -55,4 +55,10 @@ extension CPUAffinity {
         let serverShare = max(1, min(cpus.count - 1, cpus.count * server / (server + client)))
         return (Array(cpus.prefix(serverShare)), Array(cpus.dropFirst(serverShare)))
     }
+
+    /// The split for a table's heading: "server on CPU 0, wrk on CPU 1", or "not pinned".
+    static func describe(server: [Int]?, client: [Int]?, clientName: String) -> String {
+        guard let server, let client else { return "not pinned" }
+        return "server on CPU \(describe(server)), \(clientName) on CPU \(describe(client))"
+    }
 }
