@@ -14,7 +14,7 @@ import Synchronization
 /// The phase and the live count share one atomic word, so that `admit` and `finished` (twice per
 /// spawn, from every worker at once) are a compare-exchange and a subtraction, not a shared lock.
 /// The running tasks themselves (what `shutdown()` cancels) are recorded in `SpawnedTasks`,
-/// sharded, together with their I/O cancellation scopes.
+/// in locked intrusive lists, as their I/O cancellation scopes.
 final class TaskAccounting: Sendable {
     enum Phase: UInt64 { case running = 0, draining = 1, cancelling = 2, stopped = 3 }
 

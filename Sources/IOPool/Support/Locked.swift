@@ -10,7 +10,7 @@ import Glibc
 /// The value lives behind a pointer, not in a stored `var`: `withLock`'s `inout` access to a
 /// class's stored property would cost a dynamic exclusivity check (two runtime calls and a
 /// thread-local lookup) on every lock, and the mutex already makes the access exclusive. (The loop
-/// takes its remote-queue lock every tick, `spawn` a shard lock twice per task.)
+/// takes its remote-queue lock every tick, `spawn` a `SpawnedTasks` list lock twice per task.)
 ///
 /// `@unchecked Sendable`: `value` is only touched inside `withLock`, under `mutex`.
 ///
