@@ -69,11 +69,13 @@ extension IOThread {
 /// never lost.
 @discardableResult
 public func spawn<Success: Sendable>(_ operation: sending @escaping () async -> Success) -> Task<Success, Never> {
-    if let thread = IOThread.current, (try? thread.accounting.admit()) != nil {
+    switch ExecutionContext.current {
+    case .ioThread(let thread) where (try? thread.accounting.admit()) != nil:
         return thread.accounting.startTask(on: thread, operation)
-    }
-    if let pool = WorkStealingPool.current, (try? pool.accounting.admit()) != nil {
+    case .workStealingPool(let pool) where (try? pool.accounting.admit()) != nil:
         return pool.accounting.startTask(on: pool, operation)
+    default:
+        break
     }
     let thread = IOThreadPool.default.next()
     // The default pool never shuts down, so admission cannot fail.
@@ -86,11 +88,13 @@ public func spawn<Success: Sendable>(_ operation: sending @escaping () async -> 
 public func spawn<Success: Sendable>(
     _ operation: sending @escaping () async throws -> Success
 ) -> Task<Success, any Error> {
-    if let thread = IOThread.current, (try? thread.accounting.admit()) != nil {
+    switch ExecutionContext.current {
+    case .ioThread(let thread) where (try? thread.accounting.admit()) != nil:
         return thread.accounting.startTask(on: thread, operation)
-    }
-    if let pool = WorkStealingPool.current, (try? pool.accounting.admit()) != nil {
+    case .workStealingPool(let pool) where (try? pool.accounting.admit()) != nil:
         return pool.accounting.startTask(on: pool, operation)
+    default:
+        break
     }
     let thread = IOThreadPool.default.next()
     try! thread.accounting.admit()

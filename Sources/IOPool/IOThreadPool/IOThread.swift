@@ -145,12 +145,13 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         _modify { yield &localJobs.pointee }
     }
     private var timers = PendingSleeps()
-    private var afterStart: (@Sendable (Int) -> Void)?
+    /// Also run by a thread that takes the loop over from `blocking { }` (`runBlocking`).
+    private(set) var afterStart: (@Sendable (Int) -> Void)?
     private var beforeStop: (@Sendable (Int) -> Void)?
     /// Set when the loop has stopped for good (not when `blocking { }` hands it to another thread).
     private let exited = AsyncEvent()
     private var thread: PThread?
-    private var selfPointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
+    var selfPointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
     private lazy var isolation = IOThreadIsolation(thread: self)
 
     init(
@@ -292,8 +293,8 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
     }
 
     /// Runs the loop on the calling OS thread until it stops, or until `blocking { }` hands it to
-    /// another thread (see `runBlocking`).
-    private func driveLoop() {
+    /// another thread (see `runBlocking`, which starts it on the new thread).
+    func driveLoop() {
         ciopool_current_thread_set(selfPointer)
         counters.parkedTime.end()  // the loop is born parked (a no-op after a `blocking { }` hand-off)
         let stopped = runLoop()
@@ -309,40 +310,6 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         counters.parkedTime.begin()  // stopped: idle from now on, for the busy time
         events.threadStopped(name: name, index: index)
         exited.set()
-    }
-
-    /// `blocking { }` on this loop: takes a unit of the pool's blocking capacity (waiting in line if
-    /// none is free), hands the loop (its queues, reactor and timers) to a reserve thread, which goes
-    /// on with `driveLoop` where this thread leaves it, runs `body` here, gives the unit back, and
-    /// resumes the task on the loop afterwards. Loop thread only.
-    ///
-    /// The loop's confined state passes between the threads through the reserve's mutex (this
-    /// thread's last loop access happens before the hand-off, the new thread's first after it), and
-    /// this thread checks after every job that it still runs the loop (`runLocalJobs`).
-    func runBlocking<Value, Failure: Error>(
-        _ body: sending () throws(Failure) -> Value
-    ) async throws -> sending Value {
-        precondition(isCurrent, "runBlocking must be called on the loop's thread")
-        try await blockingCapacity.acquire()
-        // Waiting may have moved the task (it resumes where it prefers to run): look again.
-        guard isCurrent else {
-            return try await BlockingHandOff.runOnBlockingThread(body, releasing: blockingCapacity)
-        }
-        ciopool_current_thread_set(nil)
-        do {
-            try BlockingHandOff.reserve.run { [self] in
-                afterStart?(index)
-                driveLoop()
-            }
-        } catch {
-            ciopool_current_thread_set(selfPointer)  // no thread to take over: block the loop
-            defer { blockingCapacity.release() }
-            return try body()
-        }
-        let result = Result { () throws(Failure) in try body() }
-        blockingCapacity.release()
-        await BlockingHandOff.suspendUntilJobReturns()
-        return try result.get()
     }
 
     /// Asks the loop to finish its queued jobs and exit. Any thread; idempotent.
@@ -489,34 +456,9 @@ public final class IOThread: TaskExecutor, SerialExecutor, @unchecked Sendable {
         return timers.count
     }
 
-    /// Suspends the calling task until `deadline` (CLOCK_MONOTONIC nanoseconds) on the timers of
-    /// where it runs: the current IOThread's loop, the current WorkStealingPool's shared driver, or
-    /// (off-pool) the default pool's next thread.
-    static func sleep(untilNanoseconds deadline: UInt64) async throws {
-        if let thread = IOThread.current {
-            try await thread.sleepOnLoop(untilNanoseconds: deadline)
-        } else if let pool = WorkStealingPool.current {
-            try await pool.driver.sleep(untilNanoseconds: deadline)
-        } else {
-            let thread = IOThreadPool.default.next()
-            try await withTaskExecutorPreference(thread) {
-                try await thread.sleepHopping(untilNanoseconds: deadline)
-            }
-        }
-    }
-
-    static func sleep(nanoseconds: UInt64) async throws {
-        try await sleep(untilNanoseconds: monotonicDeadline(afterNanoseconds: nanoseconds))
-    }
-
-    @concurrent
-    private func sleepHopping(untilNanoseconds deadline: UInt64) async throws {
-        // Runs with this thread as task executor preference, hence on this thread.
-        try await sleepOnLoop(untilNanoseconds: deadline)
-    }
-
-    /// Suspends the calling task (which must run on this loop) until `deadline`.
-    private func sleepOnLoop(untilNanoseconds deadline: UInt64) async throws {
+    /// Suspends the calling task (which must run on this loop) until `deadline`. `SleepDispatcher`
+    /// decides which loop.
+    func sleepOnLoop(untilNanoseconds deadline: UInt64) async throws {
         precondition(isCurrent, "a loop sleep must be armed on the loop's own thread")
         try Task.checkCancellation()
         // Its timers were failed for good when the drain began: a sleep armed now would never fire.

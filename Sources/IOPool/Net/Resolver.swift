@@ -113,10 +113,10 @@ extension SocketAddress {
                 }
                 // Where the caller runs, so that `blocking` takes that pool's budget; off-pool on
                 // the global executor (not `spawn`, which would start the default IOThreadPool).
-                if IOThread.current != nil || WorkStealingPool.current != nil {
-                    spawn(lookup)
-                } else {
+                if case .elsewhere = ExecutionContext.current {
                     Task.detached(operation: lookup)
+                } else {
+                    spawn(lookup)
                 }
             }
         } onCancel: {

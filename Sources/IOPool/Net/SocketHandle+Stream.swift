@@ -314,7 +314,7 @@ extension SocketHandle {
                 onBackoff()
                 backoffs += 1
                 if backoffs == 1 { PoolEvents.current.acceptBackingOff(error.errno, operation: "accept") }
-                try await IOThread.sleep(nanoseconds: TCPListener.acceptBackoff.wholeNanoseconds)
+                try await SleepDispatcher.sleep(nanoseconds: TCPListener.acceptBackoff.wholeNanoseconds)
             }
         }
     }

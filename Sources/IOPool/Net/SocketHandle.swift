@@ -202,14 +202,17 @@ final class SocketHandle: @unchecked Sendable {
         if let pointer = ownerSlot.load(ordering: .acquiring) { return SocketHandle.decode(pointer) }
         let candidate: UnsafeMutableRawPointer
         var sharedRegistration: (Registration, Reactor)?
-        if IOThread.current == nil, let pool = WorkStealingPool.current {
+        switch ExecutionContext.current {
+        case .workStealingPool(let pool):
             let reactor = pool.driver.reactor
             let registration = reactor.makeRegistration(fd: fd, loop: nil, isStream: isStream)
             sharedRegistration = (registration, reactor)
             let bits = UInt(bitPattern: Unmanaged.passRetained(registration).toOpaque()) | SocketHandle.sharedTag
             candidate = UnsafeMutableRawPointer(bitPattern: bits)!
-        } else {
-            candidate = Unmanaged.passRetained(IOThread.current ?? IOThreadPool.default.next()).toOpaque()
+        case .ioThread(let thread):
+            candidate = Unmanaged.passRetained(thread).toOpaque()
+        case .elsewhere:
+            candidate = Unmanaged.passRetained(IOThreadPool.default.next()).toOpaque()
         }
         let (exchanged, winner) = ownerSlot.compareExchange(
             expected: nil, desired: candidate, ordering: .acquiringAndReleasing)

@@ -50,9 +50,11 @@ final class PoolEvents: Sendable {
 
     /// The events of the pool whose thread runs the caller; ``discarding`` off-pool.
     static var current: PoolEvents {
-        if let thread = IOThread.current { return thread.events }
-        if let pool = WorkStealingPool.current { return pool.events }
-        return discarding
+        switch ExecutionContext.current {
+        case .ioThread(let thread): thread.events
+        case .workStealingPool(let pool): pool.events
+        case .elsewhere: discarding
+        }
     }
 
     // MARK: Events

@@ -59,7 +59,7 @@ public struct IOClock: Clock, Sendable {
     /// caller's actor or executor afterwards (see ``sleep(for:)``).
     nonisolated(nonsending)
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
-        try await IOThread.sleep(untilNanoseconds: deadline.nanoseconds)
+        try await SleepDispatcher.sleep(untilNanoseconds: deadline.nanoseconds)
     }
 }
 

@@ -7,7 +7,7 @@
 ///   `IOError` (`ECANCELED`) if the timer's loop has shut down.
 nonisolated(nonsending)
 public func sleep(for duration: Duration) async throws {
-    try await IOThread.sleep(untilNanoseconds: IOClock.Instant.now.advanced(by: duration).nanoseconds)
+    try await SleepDispatcher.sleep(untilNanoseconds: IOClock.Instant.now.advanced(by: duration).nanoseconds)
 }
 
 /// Suspends the calling task until `deadline` on its loop's timers (see ``IOClock``).
@@ -18,5 +18,5 @@ public func sleep(for duration: Duration) async throws {
 /// - Throws: as ``sleep(for:)``.
 nonisolated(nonsending)
 public func sleep(until deadline: IOClock.Instant) async throws {
-    try await IOThread.sleep(untilNanoseconds: deadline.nanoseconds)
+    try await SleepDispatcher.sleep(untilNanoseconds: deadline.nanoseconds)
 }
