@@ -125,6 +125,14 @@ enum DocCommentExamples {
         _ = answer
     }
 
+    // `TaskPool`'s doc comment: code that takes either pool.
+    func serveOne<Pool: TaskPool>(on pool: Pool, _ connection: TCPStream) throws(IOPoolError) {
+        try pool.spawn {
+            _ = try? await copy(from: connection, to: connection)
+            connection.close()
+        }
+    }
+
     static func workStealingPoolRun() async throws {
         let answer = try await WorkStealingPool.run { pool in
             try pool.spawn { /* keeps run() waiting until it ends */ }

@@ -10,7 +10,7 @@ import Testing
     /// Work handed to a reserve with an idle thread runs on that thread: no new thread starts.
     @Test func reusesAnIdleThread() async throws {
         let started = Counter()
-        let reserve = ThreadReserve(.init(namePrefix: "reserve-test-", keepAliveNanoseconds: nil, afterStart: { started.increment() }))
+        let reserve = ThreadReserve(.init(namePrefix: "reserve-test-", keepAliveNanoseconds: nil, afterStart: { _ in started.increment() }))
         let threads = Locked<[pthread_t]>([])
         try reserve.run { threads.withLock { $0.append(pthread_self()) } }
         try await waitUntil { reserve.idleCount == 1 }
@@ -44,7 +44,7 @@ import Testing
     @Test func anIdleThreadExitsAfterItsKeepAlive() async throws {
         let stopped = Counter()
         let reserve = ThreadReserve(
-            .init(namePrefix: "reserve-test-", keepAliveNanoseconds: 20_000_000, beforeStop: { stopped.increment() }))
+            .init(namePrefix: "reserve-test-", keepAliveNanoseconds: 20_000_000, beforeStop: { _ in stopped.increment() }))
         try reserve.run {}
         try await waitUntil { reserve.aliveCount == 0 }
         #expect(stopped.count == 1)
@@ -62,7 +62,7 @@ import Testing
     /// `waitUntilStopped()` waits for it.
     @Test func stopRefusesWorkAndWaitsForBusyThreads() async throws {
         let stopped = Counter()
-        let reserve = ThreadReserve(.init(namePrefix: "reserve-test-", keepAliveNanoseconds: nil, beforeStop: { stopped.increment() }))
+        let reserve = ThreadReserve(.init(namePrefix: "reserve-test-", keepAliveNanoseconds: nil, beforeStop: { _ in stopped.increment() }))
         let release = DispatchSemaphore(value: 0)
         try reserve.run { release.wait() }
         try reserve.run {}

@@ -4,7 +4,8 @@ extension IOThreadPool {
     /// How to build an ``IOThreadPool``.
     public struct Configuration: Sendable {
         /// Number of threads (event loops). Default: the CPUs this process may use (affinity mask,
-        /// capped by a cgroup v2 CPU quota). Must be at least 1.
+        /// capped by a cgroup v2 CPU quota), ``TaskPoolConfiguration/defaultThreadCount``. Must be
+        /// at least 1.
         public var threadCount: Int
         /// Threads are named `threadNamePrefix` + 1-based index (e.g. `iopool-1`), truncated to the
         /// 15 bytes Linux allows.
@@ -41,7 +42,7 @@ extension IOThreadPool {
         public var logger: Logger
 
         public init(
-            threadCount: Int = IOThreadPool.Configuration.defaultThreadCount,
+            threadCount: Int = Configuration.defaultThreadCount,
             threadNamePrefix: String = "iopool-",
             maxBlocking: Int = 512,
             stackSize: Int? = nil,
@@ -58,7 +59,9 @@ extension IOThreadPool {
             self.logger = logger
         }
 
-        /// The CPUs this process may use: `sched_getaffinity`, capped by cgroup v2 `cpu.max`.
-        public static var defaultThreadCount: Int { ProcessorCount.available }
+        /// Every setting at its default.
+        public init() {
+            self.init(threadCount: Configuration.defaultThreadCount)
+        }
     }
 }

@@ -34,6 +34,8 @@ import Synchronization
 public final class IOThreadPool: Sendable {
     /// The pool's threads, in index order.
     public let threads: [IOThread]
+    /// Number of threads (event loops), `threads.count`.
+    public var threadCount: Int { threads.count }
     let accounting: TaskAccounting
     private let roundRobin = Atomic<UInt>(0)
     private let stopOnce = AsyncOnce()
@@ -153,7 +155,7 @@ public final class IOThreadPool: Sendable {
 
     /// The process-wide pool, started lazily on first use, never shut down. Sockets used outside
     /// any pool register here, and ``spawn(_:)->Task<Success,Never>`` called outside any pool places tasks here.
-    /// Its size is ``Configuration/defaultThreadCount``; its threads are named `iopool-def-N`.
+    /// Its size is ``TaskPoolConfiguration/defaultThreadCount``; its threads are named `iopool-def-N`.
     public static let `default`: IOThreadPool = {
         do {
             return try IOThreadPool(configuration: .init(threadNamePrefix: "iopool-def-"))

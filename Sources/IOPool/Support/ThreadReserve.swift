@@ -12,7 +12,8 @@ import SystemPackage
 /// - An idle thread waits on its own `Spare` condition, so a hand-off wakes exactly one thread.
 /// - A thread whose keep-alive runs out leaves the idle list and detaches itself (nobody will join
 ///   it). Threads still registered when `stop()` runs are joined by `waitUntilStopped()`.
-/// - `afterStart`/`beforeStop` run once per OS thread, on that thread, around all the work it does.
+/// - `afterStart`/`beforeStop` run once per OS thread, on that thread, around all the work it does,
+///   given the thread's 0-based number in start order (its name carries the 1-based one).
 ///
 /// Thread-safety: all shared state is in `state` (a mutex); each spare's hand-off slot has its own
 /// mutex. `@unchecked Sendable` for the immutable configuration stored beside them.
@@ -22,8 +23,8 @@ final class ThreadReserve: @unchecked Sendable {
         var stackSize: Int? = nil
         /// Nanoseconds an idle thread waits for work before it exits; nil waits forever.
         var keepAliveNanoseconds: UInt64?
-        var afterStart: (@Sendable () -> Void)? = nil
-        var beforeStop: (@Sendable () -> Void)? = nil
+        var afterStart: (@Sendable (Int) -> Void)? = nil
+        var beforeStop: (@Sendable (Int) -> Void)? = nil
     }
 
     /// An idle thread's hand-off slot.
@@ -94,7 +95,8 @@ final class ThreadReserve: @unchecked Sendable {
     }
 
     private func threadMain(id: UInt64, first: @escaping @Sendable () -> Void) {
-        configuration.afterStart?()
+        let number = Int(id - 1)
+        configuration.afterStart?(number)
         let spare = Spare()
         var work: (@Sendable () -> Void)? = first
         while let next = work {
@@ -129,7 +131,7 @@ final class ThreadReserve: @unchecked Sendable {
             if stop { break }
             work = received
         }
-        configuration.beforeStop?()
+        configuration.beforeStop?(number)
         let lastAtStop = state.withLock { state -> Bool in
             state.alive -= 1
             return state.alive == 0 && state.stopping

@@ -4,7 +4,7 @@ extension WorkStealingPool {
     /// How to build a ``WorkStealingPool``.
     public struct Configuration: Sendable {
         /// Number of workers (threads running jobs at once, blocking sections aside). Default: the
-        /// CPUs this process may use. Must be at least 1.
+        /// CPUs this process may use, ``TaskPoolConfiguration/defaultThreadCount``. Must be at least 1.
         public var threadCount: Int
         /// Most `blocking { }` sections running at once on this pool's workers; later ones wait,
         /// first come first served (a waiting task that is cancelled, e.g. by ``WorkStealingPool/shutdown()``,
@@ -18,10 +18,13 @@ extension WorkStealingPool {
         public var threadNamePrefix: String
         /// Stack size of each thread in bytes; `nil` keeps the system default.
         public var stackSize: Int?
-        /// Runs on every OS thread the pool starts (workers and backup threads), before it runs anything.
-        public var afterStart: (@Sendable () -> Void)?
-        /// Runs on every OS thread the pool started, just before it exits.
-        public var beforeStop: (@Sendable () -> Void)?
+        /// Runs on every OS thread the pool starts (workers and backup threads), before it runs
+        /// anything, given the thread's 0-based number in start order (one less than the number in
+        /// its name). A thread holds no worker when it starts, so this is not a worker's index.
+        public var afterStart: (@Sendable (Int) -> Void)?
+        /// Runs on every OS thread the pool started, just before it exits, given the same number as
+        /// ``afterStart``.
+        public var beforeStop: (@Sendable (Int) -> Void)?
         /// Where the pool reports its rare events; never called per job, poll or message. Default:
         /// a logger that discards everything. The pool adds the metadata `iopool.pool` (its name,
         /// e.g. `WorkStealingPool(iopool-ws-*)`) and `iopool.pool-kind` (`WorkStealingPool`); each
@@ -40,13 +43,13 @@ extension WorkStealingPool {
         public var logger: Logger
 
         public init(
-            threadCount: Int = IOThreadPool.Configuration.defaultThreadCount,
+            threadCount: Int = Configuration.defaultThreadCount,
             maxBlocking: Int = 512,
             keepAlive: Duration = .seconds(10),
             threadNamePrefix: String = "iopool-ws-",
             stackSize: Int? = nil,
-            afterStart: (@Sendable () -> Void)? = nil,
-            beforeStop: (@Sendable () -> Void)? = nil,
+            afterStart: (@Sendable (Int) -> Void)? = nil,
+            beforeStop: (@Sendable (Int) -> Void)? = nil,
             logger: Logger = Logger(label: "iopool", factory: { _ in SwiftLogNoOpLogHandler() })
         ) {
             self.threadCount = threadCount
@@ -57,6 +60,31 @@ extension WorkStealingPool {
             self.afterStart = afterStart
             self.beforeStop = beforeStop
             self.logger = logger
+        }
+
+        /// Every setting at its default.
+        public init() {
+            self.init(threadCount: Configuration.defaultThreadCount)
+        }
+
+        /// The same, with hooks that take no thread number (as ``afterStart`` and ``beforeStop``
+        /// were before both pools passed one): source compatibility for `afterStart: { ... }`.
+        @_disfavoredOverload
+        public init(
+            threadCount: Int = Configuration.defaultThreadCount,
+            maxBlocking: Int = 512,
+            keepAlive: Duration = .seconds(10),
+            threadNamePrefix: String = "iopool-ws-",
+            stackSize: Int? = nil,
+            afterStart: (@Sendable () -> Void)? = nil,
+            beforeStop: (@Sendable () -> Void)? = nil,
+            logger: Logger = Logger(label: "iopool", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) {
+            self.init(
+                threadCount: threadCount, maxBlocking: maxBlocking, keepAlive: keepAlive,
+                threadNamePrefix: threadNamePrefix, stackSize: stackSize,
+                afterStart: afterStart.map { hook in { @Sendable _ in hook() } },
+                beforeStop: beforeStop.map { hook in { @Sendable _ in hook() } }, logger: logger)
         }
     }
 }

@@ -154,13 +154,13 @@ public final class WorkStealingPool: TaskExecutor, @unchecked Sendable {
             .init(
                 namePrefix: configuration.threadNamePrefix, stackSize: configuration.stackSize,
                 keepAliveNanoseconds: configuration.keepAlive.wholeNanoseconds,
-                afterStart: {
-                    afterStart?()
+                afterStart: { number in
+                    afterStart?(number)
                     events.threadStarted(name: PoolEvents.currentOSThreadName())
                 },
-                beforeStop: {
+                beforeStop: { number in
                     events.threadStopped(name: PoolEvents.currentOSThreadName())
-                    beforeStop?()
+                    beforeStop?(number)
                 }))
         try startFirstWorker()
     }

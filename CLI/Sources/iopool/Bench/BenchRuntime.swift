@@ -1,11 +1,15 @@
 import IOPool
 import Synchronization
 
-/// Where a scheduler benchmark runs: one of our pools, Swift's default global executor, or the
-/// floor (`FloorExecutor`: the thinnest executor, to tell the pools' cost from the runtime's).
+/// Where a scheduler benchmark runs: one of our pools, or a comparison runtime the pools are
+/// measured against: the same WorkStealingPool without `spawn`'s accounting, Swift's default
+/// global executor, or the floor (`FloorExecutor`: the thinnest executor, to tell the pools' cost
+/// from the runtime's). A pool needs no adapter (it is a `TaskPool`); the comparison runtimes are
+/// what this type adds.
 enum BenchRuntime: Sendable {
-    case ioThreadPool(IOThreadPool)
-    case workStealing(WorkStealingPool)
+    /// IOThreadPool or WorkStealingPool, through `TaskPool.spawn` (remote) and the free `spawn`
+    /// (local).
+    case pool(any TaskPool)
     /// The same pool, with plain `Task(executorPreference:)` instead of `spawn`: the scheduler
     /// alone, without the per-task shutdown accounting and cancellation scope that `spawn` adds.
     case workStealingPreference(WorkStealingPool)
@@ -26,8 +30,8 @@ enum BenchRuntime: Sendable {
 
     static func make(_ kind: Kind, threads: Int) throws -> BenchRuntime {
         switch kind {
-        case .io: return .ioThreadPool(try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-io-")))
-        case .stealing: return .workStealing(try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-ws-")))
+        case .io: return .pool(try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-io-")))
+        case .stealing: return .pool(try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-ws-")))
         case .stealingPreference:
             return .workStealingPreference(try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "bench-wsp-")))
         case .global: return .global
@@ -40,8 +44,7 @@ enum BenchRuntime: Sendable {
     @discardableResult
     func spawnRemote(_ operation: sending @escaping () async -> Void) -> Task<Void, Never> {
         switch self {
-        case .ioThreadPool(let pool): return try! pool.spawn(operation)
-        case .workStealing(let pool): return try! pool.spawn(operation)
+        case .pool(let pool): return try! pool.spawn(operation)
         case .workStealingPreference(let pool): return Task(executorPreference: pool, operation: operation)
         case .floor(let floor): return Task(executorPreference: floor, operation: operation)
         case .global: return Task.detached(operation: operation)
@@ -53,7 +56,7 @@ enum BenchRuntime: Sendable {
     @discardableResult
     func spawnLocal(_ operation: sending @escaping () async -> Void) -> Task<Void, Never> {
         switch self {
-        case .ioThreadPool, .workStealing: return spawn(operation)
+        case .pool: return spawn(operation)
         case .workStealingPreference(let pool): return Task(executorPreference: pool, operation: operation)
         case .floor(let floor): return Task(executorPreference: floor, operation: operation)
         case .global: return Task(operation: operation)
@@ -64,8 +67,8 @@ enum BenchRuntime: Sendable {
     /// the global executor has nothing to shut down).
     func shutdownGracefully() async {
         switch self {
-        case .ioThreadPool(let pool): await pool.shutdownGracefully()
-        case .workStealing(let pool), .workStealingPreference(let pool): await pool.shutdownGracefully()
+        case .pool(let pool): await pool.shutdownGracefully()
+        case .workStealingPreference(let pool): await pool.shutdownGracefully()
         case .floor(let floor): floor.shutdown()
         case .global: break
         }

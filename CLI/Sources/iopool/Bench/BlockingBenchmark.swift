@@ -24,7 +24,7 @@ enum BlockingBenchmark {
         var background: [Task<Void, Never>] = []
         for _ in 0..<blockers {
             switch runtime {
-            case .workStealing(let pool):
+            case .pool(let pool):
                 background.append(try pool.spawn {
                     while running.isSet {
                         do { try await blocking { _ = usleep(blockMicroseconds) } } catch { break }  // cancelled
@@ -37,7 +37,7 @@ enum BlockingBenchmark {
                         await Task.yield()  // then lets others in, as a task doing one blocking call at a time would
                     }
                 })
-            case .ioThreadPool, .workStealingPreference, .floor:
+            case .workStealingPreference, .floor:
                 preconditionFailure("the blocking benchmark compares WorkStealingPool with the global executor")
             }
         }

@@ -69,11 +69,11 @@ struct EchoServerCommand: AsyncParsableCommand {
         case .io:
             let pool = try IOThreadPool(configuration: .init(threadCount: threads, threadNamePrefix: "echo-", logger: logger))
             services.append(.init(service: pool))
-            placement = .io(pool)
+            placement = .pool(pool)
         case .stealing:
             let pool = try WorkStealingPool(configuration: .init(threadCount: threads, threadNamePrefix: "echo-ws-", logger: logger))
             services.append(.init(service: pool))
-            placement = .stealing(pool)
+            placement = .pool(pool)
         case .global:
             placement = .global
         case .stealingGlobal:

@@ -10,8 +10,9 @@ import ServiceLifecycle
 /// which waits for them itself; cancellation cancels them and ends with `CancellationError`.
 struct EchoService: Service {
     enum Placement: Sendable {
-        case io(IOThreadPool)
-        case stealing(WorkStealingPool)
+        /// Each connection a task spawned on the pool (IOThreadPool or WorkStealingPool).
+        case pool(any TaskPool)
+        /// Each connection a child task of the service, on the global executor.
         case global
     }
 
@@ -24,9 +25,7 @@ struct EchoService: Service {
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 switch placement {
-                case .io(let pool):
-                    try await pool.spawn { try await acceptLoop { connection in try pool.spawn { await Self.echo(connection) } } }.value
-                case .stealing(let pool):
+                case .pool(let pool):
                     try await pool.spawn { try await acceptLoop { connection in try pool.spawn { await Self.echo(connection) } } }.value
                 case .global:
                     try await withThrowingDiscardingTaskGroup { group in

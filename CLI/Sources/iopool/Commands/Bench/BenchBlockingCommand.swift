@@ -9,7 +9,7 @@ extension BenchCommand {
             abstract: "Short-task latency while K tasks block: WorkStealingPool's blocking { } vs blocking on the global executor.")
 
         @Option(parsing: .unconditional, help: "Pool threads (default: the CPUs this process may use).")
-        var threads = IOThreadPool.Configuration.defaultThreadCount
+        var threads = WorkStealingPool.Configuration.defaultThreadCount
         @Option(parsing: .unconditional, help: "Seconds per configuration.")
         var seconds = 2.0
         @OptionGroup var output: OutputOptions

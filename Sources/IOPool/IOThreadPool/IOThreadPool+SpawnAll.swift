@@ -1,25 +1,7 @@
-extension IOThreadPool {
-    /// Starts a pool, runs `operation` on one of its threads, and returns the operation's result
-    /// once the operation **and every task spawned on the pool** have finished; then shuts the
-    /// pool down. tokio-io-pool's `run`.
-    ///
-    /// ```swift
-    /// let answer = try await IOThreadPool.run { pool in
-    ///     try pool.spawn { /* keeps run() waiting until it ends */ }
-    ///     return 42
-    /// }
-    /// ```
-    public static func run<Success: Sendable>(
-        configuration: Configuration = Configuration(),
-        _ operation: @escaping @Sendable (IOThreadPool) async throws -> Success
-    ) async throws -> Success {
-        let pool = try IOThreadPool(configuration: configuration)
-        let task = try pool.spawn { try await operation(pool) }
-        let result = await task.result
-        await pool.shutdownGracefully()
-        return try result.get()
-    }
+// `spawnAll`, tokio-io-pool's `spawn_all`: an accept loop's shape, one task per element. (`run`,
+// which both pools have, is `TaskPool`'s.)
 
+extension IOThreadPool {
     /// Runs `body(element)` as a new task, round-robin over the threads, for each element of
     /// `sequence`, and returns when the sequence ends. tokio-io-pool's `spawn_all`.
     ///
