@@ -71,7 +71,7 @@ enum SpawnedTasks {
     ///
     /// Not inlined: the cold path of every wait (a `ScopeCache` miss), and its loop inlined into
     /// the waits made the shared driver's `waitForEdge` too large to be inlined into its callers
-    /// (callgrind over the WorkStealingPool echo: 2,920 -> 3,135 instructions per message).
+    /// (a task frame more per message; counts in BENCHMARKS.md, "Spawn at the floor").
     @inline(never)
     static func scope(ofTaskAt address: UInt) -> TaskIOCancellation? {
         list(address).withLock { list in

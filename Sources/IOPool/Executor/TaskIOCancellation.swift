@@ -120,9 +120,7 @@ final class TaskIOCancellation: @unchecked Sendable {
 }
 
 /// The scope of the last task that waited in one place (a registration's direction), so that a
-/// task's repeated waits on one socket skip the `SpawnedTasks` lookup (a lock and a list walk;
-/// when it was a hash table, a third of the server's instructions per echoed message, measured
-/// with callgrind).
+/// task's repeated waits on one socket skip the `SpawnedTasks` lookup (a lock and a list walk).
 ///
 /// Why a hit is the current task's scope: a hit needs the cached scope to be running, so its task
 /// is alive at the cached address, and the current task is alive at the same address: two live
