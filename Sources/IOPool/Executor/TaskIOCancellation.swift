@@ -183,7 +183,7 @@ extension TaskIOCancellation {
 }
 
 /// The runtime's call when a spawned task is cancelled (through the record added by
-/// `SpawnedTask.run`): `scope` is that task's `TaskIOCancellation`, unretained, alive while the
+/// `TaskIOCancellation.run`): `scope` is that task's `TaskIOCancellation`, unretained, alive while the
 /// record is (the task's closure context holds it).
 @_cdecl("ciopool_task_io_cancellation_fire")
 func taskIOCancellationFire(_ scope: UnsafeMutableRawPointer) {
